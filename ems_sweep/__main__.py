@@ -1,0 +1,52 @@
+"""`python -m ems_sweep`: compose the config with Hydra, validate it, run one job's pipeline."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from ems_sweep.config import ConfigError, register_configs, validate
+from ems_sweep.pipelines.result import JobResult, write_summary
+
+log = logging.getLogger("ems_sweep")
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="pkg://ems_sweep.conf", config_name="config")
+def run(cfg: DictConfig) -> JobResult:
+    hydra_cfg = HydraConfig.get()
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        if hydra_cfg.mode == RunMode.RUN:
+            raise
+        # In a sweep, a bad combination fails its own job only.
+        from ems_sweep.pipelines.runner import failed_result
+
+        result = failed_result(cfg, job_dir, exc)
+        write_summary(result)
+        log.error("%s", exc)
+        return result
+
+    from ems_sweep.pipelines.runner import run_job
+
+    result = run_job(cfg, job_dir)
+    if hydra_cfg.mode == RunMode.RUN:
+        print(f"{cfg.building.name} {cfg.mode.name.value}: {result.status} {result.key_figure}")
+        print(f"Job files: {job_dir}")
+    return result
+
+
+def main() -> None:
+    run()
+
+
+if __name__ == "__main__":
+    main()

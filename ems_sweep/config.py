@@ -1,0 +1,345 @@
+"""Structured-config schema of ems-sweep, registered with Hydra's ConfigStore.
+
+The schema makes OmegaConf reject misspelt keys, wrong types and unknown enum values at compose
+time; `validate` adds the checks that span fields (soc_min <= soc_max, ...). Both report one
+message naming the key, the value given and what is allowed, before any work starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names key, value and what is allowed."""
+
+
+class Source(Enum):
+    builtin = "builtin"
+    tidy = "tidy"
+    opsd = "opsd"
+
+
+class Mode(Enum):
+    centralized = "centralized"
+    centralized_phases = "centralized_phases"
+    decentralized = "decentralized"
+
+
+class PipelineName(Enum):
+    comparison = "comparison"
+    learning = "learning"
+
+
+class SolverName(Enum):
+    highs = "highs"
+    cbc = "cbc"
+
+
+class TariffKind(Enum):
+    dynamic = "dynamic"
+    flat = "flat"
+    tou = "tou"
+
+
+class PreferenceMode(Enum):
+    penalize = "penalize"
+    restrict = "restrict"
+
+
+class PriorShape(Enum):
+    uniform = "uniform"
+    daytime = "daytime"
+
+
+@dataclass
+class ApplianceProfileConfig:
+    """How the built-in generator draws one shiftable appliance's cycles."""
+
+    runs_per_week: float = 3.0
+    # Relative usage weight per local hour 0..23 (normalised by the generator).
+    hour_weights: list[float] = field(default_factory=lambda: [1.0] * 24)
+    # Phases of one cycle: (minutes, kW) pairs flattened as [[min, kw], ...].
+    phases: list[list[float]] = field(default_factory=list)
+
+
+@dataclass
+class GeneratorConfig:
+    """Parameters of a built-in (synthetic, CoSSMic-like) building."""
+
+    base_load_kw: float = 0.25
+    evening_peak_kw: float = 0.6
+    morning_peak_kw: float = 0.3
+    weekend_factor: float = 1.15
+    freezer_kw: float = 0.0
+    refrigerator_kw: float = 0.0
+    heat_pump_kw_winter: float = 0.0
+    pv_kwp: float = 0.0
+    has_ev: bool = False
+    ev_trip_kwh_mean: float = 10.0
+    ev_arrival_hour_mean: float = 18.0
+    ev_departure_hour_mean: float = 7.5
+    appliances: dict[str, ApplianceProfileConfig] = field(default_factory=dict)
+
+
+@dataclass
+class BuildingConfig:
+    """Which building's data a job uses and how its columns map to the internal names."""
+
+    name: str = MISSING
+    source: Source = Source.builtin
+    id: str = MISSING
+    path: str | None = None
+    timezone: str = "Europe/Berlin"
+    shiftable: list[str] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+    pv_column: str | None = None
+    import_column: str | None = None
+    export_column: str | None = None
+    ev_column: str | None = None
+    price_column: str | None = None
+    # A step belongs to a cycle when the device draws more than this many kW on average.
+    cycle_threshold_kw: float = 0.05
+    # Gaps up to this many hours are interpolated (and reported); longer gaps skip the day.
+    max_fill_hours: int = 2
+    grid_import_limit_kw: float = 17.0
+    grid_export_limit_kw: float = 10.0
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+
+
+@dataclass
+class ModeConfig:
+    name: Mode = Mode.centralized
+    # A cycle may start up to this many hours before or after its observed start.
+    max_shift_hours: float = 6.0
+
+
+@dataclass
+class BatteryConfig:
+    enabled: bool = True
+    capacity_kwh: float = 10.0
+    max_charge_kw: float = 3.0
+    max_discharge_kw: float = 3.0
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    soc_min: float = 0.1
+    soc_max: float = 0.9
+    soc_initial: float = 0.5
+    cost_per_kwh_throughput: float = 0.0
+
+
+@dataclass
+class EVConfig:
+    enabled: bool = False
+    capacity_kwh: float = 60.0
+    charger_kw: float = 7.4
+    charge_efficiency: float = 0.92
+    v2g: bool = False
+    discharge_kw: float = 0.0
+    discharge_efficiency: float = 0.92
+    # The car must hold target_soc by this local hour whenever it leaves after it.
+    must_be_full_by_hour: int = 7
+    target_soc: float = 1.0
+    soc_min: float = 0.1
+    soc_initial: float = 0.8
+
+
+@dataclass
+class TariffConfig:
+    kind: TariffKind = TariffKind.dynamic
+    feed_in_eur_per_kwh: float = 0.08
+    network_fee_eur_per_kwh: float = 0.09
+    levies_eur_per_kwh: float = 0.05
+    vat: float = 0.19
+    flat_price_eur_per_kwh: float = 0.32
+    peak_price_eur_per_kwh: float = 0.38
+    offpeak_price_eur_per_kwh: float = 0.24
+    peak_hours: list[int] = field(default_factory=lambda: list(range(7, 21)))
+
+
+@dataclass
+class PipelineConfig:
+    name: PipelineName = PipelineName.comparison
+    # Schedule plots are drawn for the first max_plot_days days only (long runs stay fast).
+    max_plot_days: int = 7
+    # Learning (pipeline B); ignored by comparison.
+    training_days: int | None = None
+    training_fraction: float = 0.67
+    prior_strength: float = 2.0
+    prior_shape: PriorShape = PriorShape.daytime
+    convergence_threshold: float = 0.01
+    preference_mode: PreferenceMode = PreferenceMode.penalize
+    preference_threshold: float = 0.02
+    penalty_eur_per_unlikely_start: float = 0.05
+
+
+@dataclass
+class SolverConfig:
+    name: SolverName = SolverName.highs
+    time_limit_s: float = 60.0
+    mip_gap: float = 0.001
+    threads: int = 1
+    msg: bool = False
+
+
+@dataclass
+class TrackingConfig:
+    enabled: bool = True
+    # None: the project's store, mlflow_runs/mlflow.db (SQLite) beside outputs/.
+    uri: str | None = None
+    artifact_location: str | None = None
+    # None: Pipeline_A_Comparison / Pipeline_B_Learning after the pipeline.
+    experiment: str | None = None
+    log_artifacts: bool = True
+    log_model: bool = False
+    http_request_max_retries: int = 5
+    http_request_timeout_s: int = 60
+
+
+@dataclass
+class EmsConfig:
+    building: BuildingConfig = field(default_factory=BuildingConfig)
+    mode: ModeConfig = field(default_factory=ModeConfig)
+    battery: BatteryConfig = field(default_factory=BatteryConfig)
+    ev: EVConfig = field(default_factory=EVConfig)
+    tariff: TariffConfig = field(default_factory=TariffConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    n_days: int = 1
+    start_date: str = "2016-06-01"
+    resolution_min: int = 60
+    seed: int = 42
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="ems_schema", node=EmsConfig)
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"Invalid config: {key}={value!r}; allowed: {allowed}")
+
+
+def _fraction(cfg: DictConfig, key: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    if not 0.0 <= value <= 1.0:
+        _fail(key, value, "a fraction between 0 and 1")
+
+
+def _non_negative(cfg: DictConfig, key: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value < 0:
+        _fail(key, value, "a value >= 0")
+
+
+def _positive(cfg: DictConfig, key: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    if value <= 0:
+        _fail(key, value, "a value > 0")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Checks across fields that the schema cannot express; raises ConfigError on the first."""
+    if cfg.n_days < 1:
+        _fail("n_days", cfg.n_days, "an integer >= 1")
+    if cfg.resolution_min not in (15, 60):
+        _fail("resolution_min", cfg.resolution_min, "15 or 60")
+    try:
+        dt.date.fromisoformat(str(cfg.start_date))
+    except ValueError:
+        _fail("start_date", cfg.start_date, "a date as YYYY-MM-DD")
+
+    b = cfg.building
+    if b.source != Source.builtin and not b.path:
+        _fail("building.path", b.path, f"a file path when building.source={b.source.value}")
+    if b.source != Source.builtin and b.path and b.path.startswith("???"):
+        _fail("building.path", b.path, "a file path")
+    _positive(cfg, "building.cycle_threshold_kw")
+    _non_negative(cfg, "building.max_fill_hours")
+    _positive(cfg, "building.grid_import_limit_kw")
+    _non_negative(cfg, "building.grid_export_limit_kw")
+
+    if cfg.mode.max_shift_hours < 0:
+        _fail("mode.max_shift_hours", cfg.mode.max_shift_hours, "hours >= 0")
+
+    bat = cfg.battery
+    for key in ("capacity_kwh", "max_charge_kw", "max_discharge_kw", "cost_per_kwh_throughput"):
+        _non_negative(cfg, f"battery.{key}")
+    for key in ("soc_min", "soc_max", "soc_initial"):
+        _fraction(cfg, f"battery.{key}")
+    for key in ("charge_efficiency", "discharge_efficiency"):
+        if not 0.0 < bat[key] <= 1.0:
+            _fail(f"battery.{key}", bat[key], "an efficiency in (0, 1]")
+    if bat.soc_min > bat.soc_max:
+        _fail("battery.soc_min", bat.soc_min, f"a value <= battery.soc_max ({bat.soc_max})")
+    if not bat.soc_min <= bat.soc_initial <= bat.soc_max:
+        _fail(
+            "battery.soc_initial",
+            bat.soc_initial,
+            f"a value between battery.soc_min ({bat.soc_min}) and battery.soc_max ({bat.soc_max})",
+        )
+    if bat.enabled and bat.capacity_kwh <= 0:
+        _fail("battery.capacity_kwh", bat.capacity_kwh, "a value > 0 when battery.enabled=true")
+
+    ev = cfg.ev
+    for key in ("capacity_kwh", "charger_kw", "discharge_kw"):
+        _non_negative(cfg, f"ev.{key}")
+    for key in ("target_soc", "soc_min", "soc_initial"):
+        _fraction(cfg, f"ev.{key}")
+    for key in ("charge_efficiency", "discharge_efficiency"):
+        if not 0.0 < ev[key] <= 1.0:
+            _fail(f"ev.{key}", ev[key], "an efficiency in (0, 1]")
+    if ev.soc_min > ev.target_soc:
+        _fail("ev.soc_min", ev.soc_min, f"a value <= ev.target_soc ({ev.target_soc})")
+    if not 0 <= ev.must_be_full_by_hour <= 23:
+        _fail("ev.must_be_full_by_hour", ev.must_be_full_by_hour, "an hour 0..23")
+    if ev.enabled and (ev.capacity_kwh <= 0 or ev.charger_kw <= 0):
+        _fail("ev.capacity_kwh", ev.capacity_kwh, "capacity and charger_kw > 0 when ev.enabled")
+    if ev.v2g and ev.discharge_kw <= 0:
+        _fail("ev.discharge_kw", ev.discharge_kw, "a value > 0 when ev.v2g=true")
+
+    t = cfg.tariff
+    for key in (
+        "feed_in_eur_per_kwh",
+        "network_fee_eur_per_kwh",
+        "levies_eur_per_kwh",
+        "vat",
+        "flat_price_eur_per_kwh",
+        "peak_price_eur_per_kwh",
+        "offpeak_price_eur_per_kwh",
+    ):
+        _non_negative(cfg, f"tariff.{key}")
+    bad_hours = [h for h in t.peak_hours if not 0 <= h <= 23]
+    if bad_hours:
+        _fail("tariff.peak_hours", list(t.peak_hours), "hours 0..23")
+
+    p = cfg.pipeline
+    _non_negative(cfg, "pipeline.max_plot_days")
+    _positive(cfg, "pipeline.prior_strength")
+    _fraction(cfg, "pipeline.preference_threshold")
+    _non_negative(cfg, "pipeline.penalty_eur_per_unlikely_start")
+    _positive(cfg, "pipeline.convergence_threshold")
+    if p.name == PipelineName.learning:
+        if not 0.0 < p.training_fraction < 1.0:
+            _fail("pipeline.training_fraction", p.training_fraction, "a fraction in (0, 1)")
+        if cfg.n_days < 2:
+            _fail("n_days", cfg.n_days, ">= 2 with pipeline=learning (training + optimization)")
+        if p.training_days is not None and not 1 <= p.training_days < cfg.n_days:
+            _fail("pipeline.training_days", p.training_days, f"1..{cfg.n_days - 1} (n_days - 1)")
+
+    s = cfg.solver
+    _positive(cfg, "solver.time_limit_s")
+    _non_negative(cfg, "solver.mip_gap")
+    if s.threads < 1:
+        _fail("solver.threads", s.threads, "an integer >= 1")
+
+
+def as_schema(cfg: DictConfig) -> DictConfig:
+    """Merge a plain config into the schema (for configs composed outside Hydra, e.g. serving)."""
+    return OmegaConf.merge(OmegaConf.structured(EmsConfig), cfg)

@@ -1,0 +1,83 @@
+"""What a job returns to Hydra (and what the tracking callback logs).
+
+Pipelines write every figure into files of the job dir as well (summary.json, daily.csv, ...),
+so a job's result can be replayed into MLflow later from disk alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class JobResult:
+    status: str  # "ok" | "failed"
+    job_dir: Path
+    # User vocabulary params (building_id, optimization_mode, battery_enabled, ev_enabled, n_days)
+    params: dict[str, Any] = field(default_factory=dict)
+    # Job figures: scalar metrics (total_cost, savings_eur, savings_pct, ...)
+    metrics: dict[str, float] = field(default_factory=dict)
+    # Tags (solver_status, ...)
+    tags: dict[str, str] = field(default_factory=dict)
+    # One row per day (column "date" + KPI columns) -> step metrics, step = day index
+    daily: pd.DataFrame | None = None
+    # Extra step series, e.g. learning curves: name -> frame with columns step, value[, date]
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    error: str | None = None  # "Type: message" when status == "failed"
+
+    @property
+    def key_figure(self) -> str:
+        if self.status != "ok":
+            return self.error or "failed"
+        pct = self.metrics.get("savings_pct")
+        eur = self.metrics.get("savings_eur")
+        if pct is None or eur is None:
+            return ""
+        return f"savings {pct:.1f}% ({eur:.2f} EUR)"
+
+
+SUMMARY_FILE = "summary.json"
+
+
+def write_summary(result: JobResult, extra: dict[str, Any] | None = None) -> Path:
+    """Write summary.json: the job figures, params, tags and status (the replayable record)."""
+    import json
+
+    payload = {
+        "status": result.status,
+        "error": result.error,
+        "params": result.params,
+        "metrics": result.metrics,
+        "tags": result.tags,
+        **(extra or {}),
+    }
+    path = Path(result.job_dir) / SUMMARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
+    tmp.replace(path)
+    return path
+
+
+def read_summary(job_dir: Path) -> dict[str, Any] | None:
+    import json
+
+    path = Path(job_dir) / SUMMARY_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)

@@ -1,0 +1,59 @@
+"""Runs the configured pipeline for one job; a failing job returns a failed result, never raises."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from ems_sweep.config import PipelineName
+from ems_sweep.pipelines.result import JobResult, write_summary
+
+log = logging.getLogger(__name__)
+
+ERROR_FILE = "error.txt"
+
+
+def user_params(cfg: DictConfig) -> dict[str, object]:
+    """The params users' existing analysis queries look for, besides the flattened config."""
+    return {
+        "building_id": cfg.building.name,
+        "optimization_mode": cfg.mode.name.value,
+        "battery_enabled": bool(cfg.battery.enabled),
+        "ev_enabled": bool(cfg.ev.enabled),
+        "n_days": int(cfg.n_days),
+        "pipeline": cfg.pipeline.name.value,
+    }
+
+
+def failed_result(cfg: DictConfig, job_dir: Path, exc: BaseException) -> JobResult:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
+    return JobResult(
+        status="failed",
+        job_dir=job_dir,
+        params=user_params(cfg),
+        metrics={"optimization_success": 0.0},
+        tags={"error_type": type(exc).__name__},
+        error=f"{type(exc).__name__}: {exc}",
+        files=[job_dir / ERROR_FILE],
+    )
+
+
+def run_job(cfg: DictConfig, job_dir: Path) -> JobResult:
+    started = time.perf_counter()
+    try:
+        if cfg.pipeline.name == PipelineName.learning:
+            from ems_sweep.pipelines.learning import run_learning as run
+        else:
+            from ems_sweep.pipelines.comparison import run_comparison as run
+        result = run(cfg, job_dir)
+    except Exception as exc:  # one job's failure must not take the sweep down
+        log.exception("Job failed: %s", exc)
+        result = failed_result(cfg, job_dir, exc)
+    result.metrics["job_pipeline_seconds"] = time.perf_counter() - started
+    write_summary(result)
+    return result
