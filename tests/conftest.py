@@ -1,0 +1,40 @@
+"""Shared test helpers: the real CoSSMic files (skip when absent) and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+COSSMIC_DIR = PROJECT_ROOT.parent / "shared" / "data" / "cossmic"
+
+
+@pytest.fixture
+def cossmic_dir() -> Path:
+    if not COSSMIC_DIR.is_dir():
+        pytest.skip(f"real CoSSMic data not found at {COSSMIC_DIR} (../shared/data/cossmic)")
+    return COSSMIC_DIR
+
+
+def run_cli(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m ems_sweep <args>` in cwd (outputs/ and mlflow_runs/ land there)."""
+    full_env = {**os.environ, "HYDRA_FULL_ERROR": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "ems_sweep", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
