@@ -1,4 +1,4 @@
-"""The config tree composes for every option; bad input fails early with a message naming the key."""
+"""The config tree composes for every option; bad input fails early, naming the key."""
 
 from __future__ import annotations
 
