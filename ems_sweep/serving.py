@@ -1,0 +1,286 @@
+"""The optimizer as an MLflow pyfunc model: "give me the savings for these setups", anywhere.
+
+The model holds the resolved config of the run it was logged from (and, for a building read from
+a file, a copy of that file). `predict(df)` really runs the comparison pipeline for every row
+(baseline vs optimized schedule, checked) and returns the job figures; nothing is precomputed.
+The model carries the ems_sweep code (with its config tree) as code_paths, so
+`mlflow.pyfunc.load_model` and `mlflow models serve --env-manager local` work in any process
+that has the project's requirements installed.
+
+    python -m ems_sweep.serving log --run-id <id>     # log a model from a finished run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.resources
+import math
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model, ModelSignature
+from mlflow.models.model import ModelInfo
+from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.types import ColSpec, Schema
+from omegaconf import DictConfig, OmegaConf
+
+from ems_sweep.config import Source
+from ems_sweep.serving_rows import INPUT_COLUMNS, RowError, RowSpec, base_config, row_configs
+
+CONFIG_ARTIFACT = "config"
+DATA_ARTIFACT = "building_data"
+PROJECT_DIST = "ems-sweep"
+
+# Job figure (JobResult.metrics) -> output column.
+FIGURES = {
+    "total_cost": "cost_eur",
+    "baseline_cost": "baseline_cost_eur",
+    "savings_eur": "savings_eur",
+    "savings_pct": "savings_pct",
+    "constraint_violations": "constraint_violations",
+    "solve_time_seconds": "solve_time_s",
+    "days_ok": "days_ok",
+}
+INPUT_SCHEMA = Schema(
+    [
+        ColSpec("string", "building_id", required=False),
+        ColSpec("long", "n_days", required=False),
+        ColSpec("string", "start_date", required=False),
+        ColSpec("string", "mode", required=False),
+        ColSpec("boolean", "battery_enabled", required=False),
+        ColSpec("boolean", "ev_enabled", required=False),
+    ]
+)
+OUTPUT_SCHEMA = Schema(
+    [
+        ColSpec("string", "building_id"),
+        ColSpec("long", "n_days"),
+        ColSpec("string", "start_date"),
+        ColSpec("string", "mode"),
+        ColSpec("boolean", "battery_enabled"),
+        ColSpec("boolean", "ev_enabled"),
+        ColSpec("string", "status"),
+        ColSpec("boolean", "feasible"),
+        ColSpec("double", "cost_eur"),
+        ColSpec("double", "baseline_cost_eur"),
+        ColSpec("double", "savings_eur"),
+        ColSpec("double", "savings_pct"),
+        ColSpec("long", "constraint_violations"),
+        ColSpec("double", "solve_time_s"),
+        ColSpec("long", "days_ok"),
+        ColSpec("string", "error", required=False),
+    ]
+)
+SIGNATURE = ModelSignature(inputs=INPUT_SCHEMA, outputs=OUTPUT_SCHEMA)
+
+
+class OptimizerModel(PythonModel):
+    """Runs the comparison pipeline (baseline vs optimized, checked) for each request row."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        config_text = Path(context.artifacts[CONFIG_ARTIFACT]).read_text()
+        self.base = base_config(OmegaConf.create(config_text))
+        self.building_data = context.artifacts.get(DATA_ARTIFACT)
+
+    def predict(
+        self,
+        context: PythonModelContext,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        try:
+            jobs = row_configs(frame, self.base, self.building_data)
+        except RowError as exc:  # a 400 with the message when served, not a 500
+            raise MlflowException.invalid_parameter_value(str(exc)) from exc
+        return pd.DataFrame([optimize_row(spec, cfg) for spec, cfg in jobs])
+
+
+def optimize_row(spec: RowSpec, cfg: DictConfig) -> dict[str, Any]:
+    """One row's figures from a real comparison run in a throwaway job dir."""
+    from ems_sweep.pipelines.comparison import run_comparison
+
+    row: dict[str, Any] = {c: getattr(spec, c) for c in INPUT_COLUMNS}
+    with tempfile.TemporaryDirectory(prefix="ems_serving_") as job_dir:
+        try:
+            result = run_comparison(cfg, Path(job_dir))
+            status, error, metrics = result.status, result.error, result.metrics
+        except Exception as exc:  # one row's failure is reported in its row, not for all
+            status, error, metrics = "failed", f"{type(exc).__name__}: {exc}", {}
+    row["status"] = status
+    row["feasible"] = status == "ok" and metrics.get("optimization_success", 0.0) == 1.0
+    for figure, column in FIGURES.items():
+        row[column] = float(metrics.get(figure, math.nan))
+    for column in ("constraint_violations", "days_ok"):
+        value = row[column]
+        row[column] = int(value) if math.isfinite(value) else -1
+    row["error"] = error
+    return row
+
+
+def input_example(base: DictConfig) -> pd.DataFrame:
+    """One row that reruns the logged setup for one day."""
+    return pd.DataFrame(
+        [
+            {
+                "building_id": str(base.building.name),
+                "n_days": 1,
+                "start_date": str(base.start_date),
+                "mode": base.mode.name.value,
+                "battery_enabled": bool(base.battery.enabled),
+                "ev_enabled": bool(base.ev.enabled),
+            }
+        ]
+    )
+
+
+def project_requirements() -> list[str]:
+    """The project's own runtime requirements (pyproject dependencies, extras left out)."""
+    try:
+        requires = importlib.metadata.requires(PROJECT_DIST) or []
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise RuntimeError(
+            f"{PROJECT_DIST} is not installed; run `pip install -e .` in the project first"
+        ) from exc
+    return [r for r in requires if "extra ==" not in r]
+
+
+def package_code(target: Path) -> Path:
+    """A copy of the ems_sweep package with its config tree inside (conf/ -> ems_sweep/conf).
+
+    In an editable install the config tree lives outside the package folder, so copying the
+    folder alone would leave Hydra nothing to compose from where the model is loaded.
+    """
+    source = Path(__file__).resolve().parent
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    package = target / source.name
+    shutil.copytree(source, package, ignore=ignore)
+    conf = Path(str(importlib.resources.files("ems_sweep.conf")))
+    if not (package / "conf").exists():
+        shutil.copytree(conf, package / "conf", ignore=ignore)
+    return package
+
+
+def _building_data(cfg: DictConfig) -> str | None:
+    """The logged building's data file, shipped with the model when it is read from a file."""
+    if cfg.building.source == Source.builtin or not cfg.building.path:
+        return None
+    path = Path(cfg.building.path).expanduser().resolve()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"building.path={cfg.building.path!r} does not exist; the model needs the building's "
+            "data file to rerun the optimization elsewhere"
+        )
+    return str(path)
+
+
+def log_optimizer_model(
+    resolved_config: dict[str, Any] | DictConfig,
+    name: str = "optimizer",
+    run_id: str | None = None,
+) -> ModelInfo:
+    """Log the optimizer for this config as a pyfunc model in the active run (or `run_id`).
+
+    Returns the ModelInfo; load it back with `mlflow.pyfunc.load_model(info.model_uri)` or
+    `runs:/<run_id>/<name>`.
+    """
+    run_id = run_id or (run.info.run_id if (run := mlflow.active_run()) else None)
+    if run_id is None:
+        raise MlflowException.invalid_parameter_value(
+            "log_optimizer_model needs an active MLflow run or a run_id"
+        )
+    cfg = base_config(resolved_config)
+    with tempfile.TemporaryDirectory(prefix="ems_model_") as tmp:
+        config_file = Path(tmp) / "config.yaml"
+        config_file.write_text(OmegaConf.to_yaml(cfg))
+        artifacts = {CONFIG_ARTIFACT: str(config_file)}
+        if data := _building_data(cfg):
+            artifacts[DATA_ARTIFACT] = data
+        code = package_code(Path(tmp) / "code")
+        return Model.log(
+            name=name,
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
+            python_model=OptimizerModel(),
+            artifacts=artifacts,
+            code_paths=[str(code)],
+            signature=SIGNATURE,
+            input_example=input_example(cfg),
+            pip_requirements=project_requirements(),
+            # MLflow would otherwise run a real optimization of the example at log time.
+            validate_serving_input=False,
+        )
+
+
+def run_config(run_id: str) -> dict[str, Any]:
+    """A finished run's resolved config: its config.yaml artifact, else rebuilt from params."""
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    names = {a.path for a in client.list_artifacts(run_id)}
+    if "config.yaml" in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="config.yaml", dst_path=tmp
+            )
+            return OmegaConf.to_container(OmegaConf.load(path))
+    return _config_from_params(run_id, run.data.params)
+
+
+def _config_from_params(run_id: str, params: dict[str, str]) -> dict[str, Any]:
+    """Rebuild a config from flattened `group.key` params (older runs without config.yaml)."""
+    from ems_sweep.config import EmsConfig
+
+    schema = OmegaConf.structured(EmsConfig)
+    dotlist = []
+    for key, value in params.items():
+        if value.endswith("(truncated, see config.yaml)"):
+            continue
+        top = key.split(".", 1)[0]
+        # User-vocabulary params (building_id, `pipeline=comparison`, ...) are not config keys.
+        if top not in schema or ("." not in key and OmegaConf.is_dict(schema[top])):
+            continue
+        dotlist.append(f"{key}={'null' if value == 'None' else value}")
+    if not dotlist:
+        raise MlflowException.invalid_parameter_value(
+            f"Run {run_id} has neither a config.yaml artifact nor config params to rebuild from"
+        )
+    return OmegaConf.to_container(OmegaConf.from_dotlist(dotlist))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ems_sweep.serving", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    log_cmd = sub.add_parser("log", help="log the optimizer model into a finished run")
+    log_cmd.add_argument("--run-id", required=True)
+    log_cmd.add_argument("--name", default="optimizer")
+    log_cmd.add_argument(
+        "--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or the project's store"
+    )
+    args = parser.parse_args(argv)
+    mlflow.set_tracking_uri(args.tracking_uri or _default_tracking_uri())
+    try:
+        info = log_optimizer_model(run_config(args.run_id), name=args.name, run_id=args.run_id)
+    except (MlflowException, RowError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Logged model {info.model_uri} (runs:/{args.run_id}/{args.name})")
+    return 0
+
+
+def _default_tracking_uri() -> str:
+    import os
+
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    return f"sqlite:///{Path.cwd() / 'mlflow_runs' / 'mlflow.db'}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
