@@ -1,0 +1,221 @@
+"""Per-day KPI rows (daily.csv) and the job figures computed from them (summary.json).
+
+The job figures are recomputed from the daily frame only, so anyone can check them from
+daily.csv: savings % over the period is sum(savings) / sum(|baseline cost|), not a mean of days.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from ems_sweep.optimize import schedule as S
+
+if TYPE_CHECKING:
+    from ems_sweep.pipelines.days import DayRun
+
+
+def consumption_kwh(table: pd.DataFrame) -> float:
+    """Household consumption: fixed loads, appliances and EV charging (not battery charging)."""
+    total = table[S.FIXED_LOAD].sum() + table[S.APPLIANCES].sum()
+    if S.EV_CHARGE in table:
+        total += table[S.EV_CHARGE].sum()
+    return float(total)
+
+
+def _col(table: pd.DataFrame, name: str) -> float:
+    return float(table[name].sum()) if name in table else 0.0
+
+
+def schedule_figures(table: pd.DataFrame, cfg: DictConfig) -> dict[str, float]:
+    """A schedule's energy and money figures (kWh, EUR)."""
+    capacity = float(cfg.battery.capacity_kwh) if cfg.battery.enabled else 0.0
+    discharge = _col(table, S.BATTERY_DISCHARGE)
+    return {
+        "cost_eur": _col(table, S.COST),
+        "import_kwh": _col(table, S.IMPORT),
+        "export_kwh": _col(table, S.EXPORT),
+        "consumption_kwh": consumption_kwh(table),
+        "pv_kwh": _col(table, S.PV),
+        "pv_curtailed_kwh": _col(table, S.PV_CURTAILED),
+        "battery_discharge_kwh": discharge,
+        "battery_cycles": discharge / capacity if capacity > 0 else 0.0,
+        "ev_charging_kwh": _col(table, S.EV_CHARGE),
+    }
+
+
+def savings_pct(savings: float, baseline_cost: float) -> float:
+    """Savings in % of the baseline cost's magnitude (NaN when the baseline cost is 0)."""
+    if abs(baseline_cost) < 1e-9:
+        return math.nan
+    return 100.0 * savings / abs(baseline_cost)
+
+
+def preference_figures(
+    run: DayRun, preferences: dict[str, np.ndarray] | None, threshold: float
+) -> dict[str, float]:
+    """Share of cycles started in hours the household uses (p >= threshold), mean shift in h."""
+    if preferences is None or run.optimized is None:
+        return {}
+    index = run.day.index
+    ok, shifts, n = 0, [], 0
+    for p in run.optimized.placements:
+        if p.device not in preferences:
+            continue
+        n += 1
+        hour = index[min(p.start_step, len(index) - 1)].hour
+        ok += preferences[p.device][hour] >= threshold
+        shifts.append(abs(p.start_step - p.observed_start_step) * run.day.dt_h)
+    if n == 0:
+        return {"preference_cycles": 0.0}
+    return {
+        "preference_cycles": float(n),
+        "preference_satisfied": float(ok),
+        "preference_satisfaction_pct": 100.0 * ok / n,
+        "mean_shift_h": float(np.mean(shifts)),
+    }
+
+
+def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | None) -> dict:
+    """One daily.csv row: date, status, baseline and optimized figures, savings, solver stats."""
+    row: dict[str, Any] = {
+        "date": run.date.isoformat(),
+        "status": run.status,
+        "reason": run.reason,
+        "n_steps": run.day.n_steps,
+        "n_cycles": len(run.day.cycles),
+        "filled_steps": run.day.quality.filled_steps if run.day.quality else 0,
+        "constraint_violations": len(run.violations),
+    }
+    base = schedule_figures(run.baseline.table, cfg)
+    row.update({f"baseline_{k}": v for k, v in base.items()})
+    if run.optimized is not None:
+        opt = schedule_figures(run.optimized.table, cfg)
+        stats = run.optimized.stats
+        row.update({f"optimized_{k}": v for k, v in opt.items()})
+        row["savings_eur"] = base["cost_eur"] - opt["cost_eur"]
+        row["savings_pct"] = savings_pct(row["savings_eur"], base["cost_eur"])
+        row.update(
+            {
+                "solver_status": stats.status,
+                "build_s": stats.build_s,
+                "solve_s": stats.solve_s,
+                "mip_gap": stats.mip_gap if stats.mip_gap is not None else math.nan,
+                "variables_count": stats.n_variables,
+                "constraints_count": stats.n_constraints,
+                "binaries_count": stats.n_binaries,
+            }
+        )
+    else:
+        row["solver_status"] = "failed"
+    if run.reference is not None:
+        ref_cost = schedule_figures(run.reference.table, cfg)["cost_eur"]
+        row["no_prefs_cost_eur"] = ref_cost
+        row["no_prefs_savings_eur"] = base["cost_eur"] - ref_cost
+        row["no_prefs_savings_pct"] = savings_pct(row["no_prefs_savings_eur"], base["cost_eur"])
+    row.update(preference_figures(run, preferences, float(cfg.pipeline.preference_threshold)))
+    row.update(_optimizer_kpis(run, cfg))
+    return row
+
+
+def _optimizer_kpis(run: DayRun, cfg: DictConfig) -> dict[str, float]:
+    """The optimizer's own day_kpis, prefixed, for figures this module does not compute."""
+    from ems_sweep.optimize import day_kpis
+
+    out: dict[str, float] = {}
+    for prefix, sched in (("baseline", run.baseline), ("optimized", run.optimized)):
+        if sched is None:
+            continue
+        for key, value in day_kpis(sched, run.day, cfg).items():
+            name = f"{prefix}_{key}"
+            if isinstance(value, int | float | np.number) and name not in out:
+                out[name] = float(value)
+    return out
+
+
+def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
+    """The job figures in the users' vocabulary, recomputed from the daily frame only."""
+    ok = daily[daily["status"] == "ok"] if len(daily) else daily
+    n_ok = len(ok)
+    metrics: dict[str, float] = {
+        "total_days_processed": float(len(daily)),
+        "days_ok": float(n_ok),
+        "days_failed": float(len(daily) - n_ok),
+        "constraint_violations": float(daily["constraint_violations"].sum()) if len(daily) else 0,
+    }
+    if n_ok == 0:
+        metrics["optimization_success"] = 0.0
+        return metrics
+    baseline_cost = float(ok["baseline_cost_eur"].sum())
+    total_cost = float(ok["optimized_cost_eur"].sum())
+    consumption = float(ok["optimized_consumption_kwh"].sum())
+    savings = baseline_cost - total_cost
+    metrics.update(
+        {
+            "total_cost": total_cost,
+            "baseline_cost": baseline_cost,
+            "mean_daily_cost": total_cost / n_ok,
+            "savings_eur": savings,
+            "savings_pct": savings_pct(savings, baseline_cost),
+            "avg_savings_pct": float(ok["savings_pct"].mean()),
+            "cost_per_kwh": total_cost / consumption if consumption > 0 else math.nan,
+            "baseline_cost_per_kwh": baseline_cost / consumption if consumption > 0 else math.nan,
+            "optimization_time_seconds": float((ok["build_s"] + ok["solve_s"]).sum()),
+            "solve_time_seconds": float(ok["solve_s"].sum()),
+            "variables_count": float(ok["variables_count"].max()),
+            "constraints_count": float(ok["constraints_count"].max()),
+            "total_consumption_kwh": consumption,
+            "total_import_kwh": float(ok["optimized_import_kwh"].sum()),
+            "total_export_kwh": float(ok["optimized_export_kwh"].sum()),
+            "battery_cycles": float(ok["optimized_battery_cycles"].sum()),
+            "ev_charging_kwh": float(ok["optimized_ev_charging_kwh"].sum()),
+            "optimization_success": float(
+                metrics["days_failed"] == 0 and metrics["constraint_violations"] == 0
+            ),
+        }
+    )
+    if "no_prefs_savings_eur" in ok:
+        ref = float(ok["no_prefs_savings_eur"].sum())
+        metrics["savings_eur_without_preferences"] = ref
+        metrics["savings_pct_without_preferences"] = savings_pct(ref, baseline_cost)
+    if "preference_cycles" in ok and ok["preference_cycles"].sum() > 0:
+        n = float(ok["preference_cycles"].sum())
+        metrics["preference_satisfaction_pct"] = 100.0 * ok["preference_satisfied"].sum() / n
+        weights = ok["preference_cycles"]
+        metrics["mean_shift_h"] = float((ok["mean_shift_h"] * weights).sum() / n)
+    return metrics
+
+
+SAVINGS_KEYS = (
+    "total_cost",
+    "savings_eur",
+    "savings_pct",
+    "avg_savings_pct",
+    "cost_per_kwh",
+    "savings_eur_without_preferences",
+    "savings_pct_without_preferences",
+)
+
+
+def status_of(metrics: dict[str, float], daily: pd.DataFrame) -> tuple[str, str | None]:
+    """A job is failed when any optimized schedule broke the checker or no day could be solved.
+
+    Its savings figures are then dropped from the metrics: a rejected schedule is never a saving.
+    """
+    if metrics.get("constraint_violations", 0) > 0:
+        bad = daily.loc[daily["constraint_violations"] > 0, "date"].tolist()
+        for key in SAVINGS_KEYS:
+            metrics.pop(key, None)
+        metrics["optimization_success"] = 0.0
+        n = int(metrics["constraint_violations"])
+        return "failed", f"ScheduleRejected: {n} constraint violation(s) on {', '.join(bad)}"
+    if metrics.get("days_ok", 0) == 0:
+        reasons = "; ".join(
+            f"{d}: {r}" for d, r in zip(daily["date"], daily["reason"], strict=True)
+        )
+        return "failed", f"NoFeasibleDay: {reasons or 'no usable day in the data'}"
+    return "ok", None

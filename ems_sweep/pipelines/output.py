@@ -1,0 +1,161 @@
+"""Turns a pipeline's day runs into the job's files, plots, report and JobResult.
+
+Shared by comparison and learning so both write the same files with the same meaning.
+Schedule plots are drawn for the first `pipeline.max_plot_days` days only: one figure per day is
+the largest Python cost of a job, and a month of near-identical plots adds little for a reader.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from ems_sweep.data.model import BuildingData
+from ems_sweep.pipelines.days import DayRun, Timings
+from ems_sweep.pipelines.kpis import job_metrics, status_of
+from ems_sweep.pipelines.result import JobResult
+from ems_sweep.pipelines.runner import user_params
+from ems_sweep.report import files, plots
+from ems_sweep.report.report import write_report
+
+PLOTS_DIR = "plots"
+REFERENCE = "optimized_no_prefs"
+
+
+@dataclass
+class Extras:
+    """What a pipeline adds on top of the shared files (learning: preferences, curves)."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+    sections: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # Called with (job_dir, plots_dir); returns the files and plots it wrote.
+    write: Callable[[Path, Path], tuple[list[Path], list[Path]]] | None = None
+
+
+def solver_status_tag(daily: pd.DataFrame) -> str:
+    """'Optimal' when every day agrees, else counts like 'Optimal:18,failed:2'."""
+    if "solver_status" not in daily or daily.empty:
+        return "none"
+    counts = Counter(daily["solver_status"].astype(str))
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ",".join(f"{k}:{v}" for k, v in counts.most_common())
+
+
+def _schedules(run: DayRun) -> dict:
+    kinds = {"baseline": run.baseline, "optimized": run.optimized}
+    if run.reference is not None:
+        kinds[REFERENCE] = run.reference
+    return kinds
+
+
+def finish_job(
+    cfg: DictConfig,
+    job_dir: Path,
+    building: BuildingData,
+    runs: Sequence[DayRun],
+    timings: Timings,
+    time_data_s: float,
+    extras: Extras | None = None,
+) -> JobResult:
+    """Write daily.csv, schedules.csv, plots/ and report.md; return the job's result."""
+    extras = extras or Extras()
+    job_dir = Path(job_dir)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    daily = pd.DataFrame([r.row for r in runs])
+    if daily.empty:
+        daily = pd.DataFrame(columns=["date", "status", "reason", "constraint_violations"])
+    metrics = job_metrics(daily)
+    skipped = [q for q in building.quality if q.skipped]
+    metrics["days_skipped"] = float(len(skipped))
+    metrics.update(extras.metrics)
+    status, error = status_of(metrics, daily)
+
+    started = time.perf_counter()
+    written = [
+        files.write_daily(job_dir, daily),
+        files.write_schedules(
+            job_dir, files.schedules_frame((r.date.isoformat(), _schedules(r)) for r in runs)
+        ),
+        files.write_frame(
+            job_dir,
+            files.CYCLES,
+            files.placements_frame(
+                (r.date.isoformat(), r.day.dt_h, r.day.index, _schedules(r)) for r in runs
+            ),
+        ),
+    ]
+    time_files = time.perf_counter() - started
+
+    started = time.perf_counter()
+    plot_dir = job_dir / PLOTS_DIR
+    plot_dir.mkdir(exist_ok=True)
+    drawn: list[Path] = []
+    if len(daily):
+        title = f"{cfg.building.name} {cfg.mode.name.value}: daily cost"
+        drawn.append(plots.daily_cost_plot(plot_dir / "daily_costs.png", daily, title))
+    for run in runs[: int(cfg.pipeline.max_plot_days)]:
+        subtitle = f"{cfg.building.name}, {cfg.mode.name.value} ({run.status})"
+        path = plot_dir / f"schedule_{run.date.isoformat()}.png"
+        drawn.append(
+            plots.schedule_plot(
+                path,
+                run.date.isoformat(),
+                run.day.dt_h,
+                building.shiftable_devices,
+                _schedules(run),
+                subtitle,
+            )
+        )
+    time_plots = time.perf_counter() - started
+    if extras.write is not None:
+        started = time.perf_counter()
+        extra_files, extra_plots = extras.write(job_dir, plot_dir)
+        written += extra_files
+        drawn += extra_plots
+        time_files += time.perf_counter() - started
+
+    notes = list(extras.notes)
+    notes += [f"{q.date} skipped: {q.reason}" for q in skipped]
+    notes += [f"{r.date} {r.status}: {r.reason}" for r in runs if r.status != "ok"]
+    if len(runs) > int(cfg.pipeline.max_plot_days):
+        notes.append(
+            f"Schedule plots drawn for the first {cfg.pipeline.max_plot_days} of {len(runs)} days "
+            "(pipeline.max_plot_days); every day is in schedules.csv."
+        )
+    started = time.perf_counter()
+    report = write_report(
+        job_dir, cfg, status, error, metrics, daily, drawn, notes, extras.sections
+    )
+    time_report = time.perf_counter() - started
+
+    metrics.update(timings.as_metrics())
+    metrics.update(
+        {
+            "time_data_s": time_data_s,
+            "time_files_s": time_files,
+            "time_plots_s": time_plots,
+            "time_report_s": time_report,
+            "time_files_plots_s": time_files + time_plots + time_report,
+            "plots_count": float(len(drawn)),
+        }
+    )
+    return JobResult(
+        status=status,
+        job_dir=job_dir,
+        params=user_params(cfg),
+        metrics=metrics,
+        tags={"solver_status": solver_status_tag(daily)},
+        daily=daily,
+        curves=extras.curves,
+        files=[*written, *drawn, report],
+        error=error,
+    )

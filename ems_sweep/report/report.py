@@ -1,0 +1,115 @@
+"""report.md: a short human summary of one job, its main table and links to its plots."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import DictConfig
+
+REPORT = "report.md"
+
+MAIN_FIGURES = [
+    ("savings_pct", "savings over the period", "%"),
+    ("savings_eur", "savings", "EUR"),
+    ("avg_savings_pct", "mean of daily savings", "%"),
+    ("baseline_cost", "baseline cost", "EUR"),
+    ("total_cost", "optimized cost", "EUR"),
+    ("cost_per_kwh", "optimized cost per kWh consumed", "EUR/kWh"),
+    ("total_consumption_kwh", "consumption", "kWh"),
+    ("battery_cycles", "battery equivalent full cycles", ""),
+    ("ev_charging_kwh", "EV charging", "kWh"),
+    ("savings_pct_without_preferences", "savings without learned preferences", "%"),
+    ("preference_satisfaction_pct", "cycles started in usual hours", "%"),
+    ("mean_shift_h", "mean shift from observed start", "h"),
+    ("total_days_processed", "days processed", ""),
+    ("days_failed", "days failed", ""),
+    ("days_skipped", "days skipped (data quality)", ""),
+    ("constraint_violations", "constraint violations", ""),
+    ("optimization_time_seconds", "model build + solve time", "s"),
+    ("variables_count", "variables (largest day)", ""),
+    ("constraints_count", "constraints (largest day)", ""),
+]
+
+DAILY_COLUMNS = [
+    "date",
+    "status",
+    "baseline_cost_eur",
+    "optimized_cost_eur",
+    "savings_eur",
+    "savings_pct",
+    "no_prefs_savings_pct",
+    "preference_satisfaction_pct",
+    "optimized_battery_cycles",
+    "solve_s",
+    "reason",
+]
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.3g}"
+    return str(value)
+
+
+def _table(rows: list[list[object]], headers: list[str]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_fmt(v).replace("|", "/") for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_report(
+    job_dir: Path,
+    cfg: DictConfig,
+    status: str,
+    error: str | None,
+    metrics: dict[str, float],
+    daily: pd.DataFrame,
+    plots: Sequence[Path],
+    notes: Sequence[str] = (),
+    extra_sections: Sequence[str] = (),
+) -> Path:
+    """Write report.md in job_dir (plot links relative, so the folder can move)."""
+    job_dir = Path(job_dir)
+    hw = [f"battery {cfg.battery.capacity_kwh:g} kWh" if cfg.battery.enabled else "no battery"]
+    hw.append(f"EV {cfg.ev.capacity_kwh:g} kWh" if cfg.ev.enabled else "no EV")
+    lines = [
+        f"# {cfg.pipeline.name.value.capitalize()} job: {cfg.building.name}, {cfg.mode.name.value}",
+        "",
+        f"Status: **{status}**" + (f" ({error})" if error else ""),
+        "",
+        f"{cfg.n_days} day(s) from {cfg.start_date} at {cfg.resolution_min} min, "
+        f"{', '.join(hw)}, tariff {cfg.tariff.kind.value}, solver {cfg.solver.name.value}. "
+        "Savings are against the baseline (what happened) of the same days; the savings % of the "
+        "period is the sum of savings over the sum of baseline costs.",
+        "",
+        "## Job figures",
+        "",
+        _table(
+            [[label, metrics[key], unit] for key, label, unit in MAIN_FIGURES if key in metrics],
+            ["figure", "value", "unit"],
+        ),
+        "",
+    ]
+    lines += list(extra_sections)
+    if len(daily):
+        cols = [c for c in DAILY_COLUMNS if c in daily]
+        lines += ["## Days", "", _table(daily[cols].values.tolist(), cols), ""]
+    if plots:
+        lines += ["## Plots", ""]
+        lines += [f"- [{p.stem}]({p.relative_to(job_dir).as_posix()})" for p in plots]
+        lines.append("")
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    lines += [
+        "Files: `daily.csv` (one row per day, every KPI), `schedules.csv` (every step of every "
+        "schedule), `summary.json` (job figures).",
+        "",
+    ]
+    path = job_dir / REPORT
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,150 @@
+"""Pipelines A and B end to end on built-in buildings: files, figures, split, restriction."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+from ems_sweep.config import register_configs, validate
+
+
+def make_cfg(*overrides: str) -> DictConfig:
+    register_configs()
+    with initialize_config_module(config_module="ems_sweep.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["tracking=none", *overrides])
+    validate(cfg)
+    return cfg
+
+
+def test_comparison_writes_files_and_consistent_figures(tmp_path: Path) -> None:
+    from ems_sweep.pipelines.comparison import run_comparison
+
+    cfg = make_cfg("building=res1", "n_days=2", "pipeline.max_plot_days=1")
+    result = run_comparison(cfg, tmp_path)
+    assert result.status == "ok", result.error
+    m = result.metrics
+    assert m["constraint_violations"] == 0 and m["days_failed"] == 0
+    assert m["total_days_processed"] == 2 and m["optimization_success"] == 1.0
+
+    daily = pd.read_csv(tmp_path / "daily.csv")
+    assert list(daily["date"]) == ["2016-06-01", "2016-06-02"]
+    recomputed = 100 * daily["savings_eur"].sum() / daily["baseline_cost_eur"].abs().sum()
+    assert m["savings_pct"] == pytest.approx(recomputed, rel=1e-4)
+    assert m["savings_eur"] == pytest.approx(daily["savings_eur"].sum(), rel=1e-4)
+    # Savings are real but not absurd; the optimizer never does worse than the baseline.
+    assert 0 <= m["savings_pct"] < 90
+    assert (daily["savings_eur"] >= -1e-6).all()
+
+    schedules = pd.read_csv(tmp_path / "schedules.csv")
+    assert set(schedules["schedule"]) == {"baseline", "optimized"}
+    assert len(schedules) == 2 * 2 * 24
+    assert {"import_kwh", "export_kwh", "import_price_eur_per_kwh"} <= set(schedules.columns)
+    cycles = pd.read_csv(tmp_path / "cycles.csv")
+    assert set(cycles["schedule"]) <= {"baseline", "optimized"}
+
+    plots = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert plots == ["daily_costs.png", "schedule_2016-06-01.png"]  # capped at max_plot_days=1
+    report = (tmp_path / "report.md").read_text()
+    assert "plots/daily_costs.png" in report and "savings over the period" in report
+    assert result.tags["solver_status"]
+    assert m["time_files_plots_s"] > 0 and m["time_solve_s"] > 0
+
+
+def test_runner_summary_matches_daily(tmp_path: Path) -> None:
+    from ems_sweep.pipelines.runner import run_job
+
+    cfg = make_cfg("building=res2", "n_days=2", "pipeline.max_plot_days=0")
+    result = run_job(cfg, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == result.status == "ok"
+    daily = pd.read_csv(tmp_path / "daily.csv")
+    ok = daily[daily["status"] == "ok"]
+    expected = 100 * ok["savings_eur"].sum() / ok["baseline_cost_eur"].abs().sum()
+    assert summary["metrics"]["savings_pct"] == pytest.approx(expected, rel=1e-4)
+    assert summary["metrics"]["avg_savings_pct"] == pytest.approx(ok["savings_pct"].mean(), 1e-4)
+
+
+def test_learning_split_leaks_no_day_and_writes_learning_files(tmp_path: Path) -> None:
+    from ems_sweep.pipelines.learning import run_learning
+
+    cfg = make_cfg(
+        "pipeline=learning",
+        "building=res1",
+        "n_days=5",
+        "pipeline.training_days=3",
+        "pipeline.max_plot_days=1",
+    )
+    result = run_learning(cfg, tmp_path)
+    assert result.status == "ok", result.error
+    curve = pd.read_csv(tmp_path / "learning_curve.csv")
+    daily = pd.read_csv(tmp_path / "daily.csv")
+    train_dates, opt_dates = set(curve["date"]), set(daily["date"])
+    assert train_dates == {"2016-06-01", "2016-06-02", "2016-06-03"}
+    assert opt_dates == {"2016-06-04", "2016-06-05"}
+    assert max(train_dates) < min(opt_dates)
+    m = result.metrics
+    assert m["training_days"] == 3 and m["optimization_days"] == 2
+    prefs = pd.read_csv(tmp_path / "preferences.csv")
+    for _, d in prefs.groupby("device"):
+        assert len(d) == 24
+        assert d["posterior"].sum() == pytest.approx(1.0)
+        assert d["prior"].sum() == pytest.approx(1.0)
+    # Observations used = starts on training days only.
+    for device, d in prefs.groupby("device"):
+        assert m[f"{device}_updates_count"] == d["observed_starts"].sum()
+        assert m[f"{device}_learning_updates"] == m[f"{device}_updates_count"]
+    assert "savings_pct_without_preferences" in m
+    assert {"preferences.png", "learning_curve.png"} <= {
+        p.name for p in (tmp_path / "plots").glob("*.png")
+    }
+    assert set(pd.read_csv(tmp_path / "schedules.csv")["schedule"]) == {
+        "baseline",
+        "optimized",
+        "optimized_no_prefs",
+    }
+    assert "avg_convergence" in m and not math.isnan(m["avg_convergence"])
+
+
+def test_restriction_never_places_a_cycle_in_a_forbidden_hour(tmp_path: Path) -> None:
+    from ems_sweep.data import load_building
+    from ems_sweep.optimize import check_schedule
+    from ems_sweep.pipelines.days import Timings, run_days
+
+    cfg = make_cfg(
+        "pipeline=learning",
+        "building=res1",
+        "n_days=3",
+        "pipeline.preference_mode=restrict",
+        "mode.max_shift_hours=8",
+    )
+    building = load_building(cfg)
+    # Allow each device only a band of evening hours plus its observed hours.
+    preferences, forbidden = {}, {}
+    days = building.days()[-2:]
+    for device in building.shiftable_devices:
+        p = np.full(24, 1e-3)
+        allowed = {18, 19, 20, 21, 22}
+        for date in days:
+            for c in building.day(date).cycles:
+                if c.device == device:
+                    allowed.add(building.day(date).index[c.observed_start_step].hour)
+        p[sorted(allowed)] = 1.0
+        preferences[device] = p / p.sum()
+        forbidden[device] = set(range(24)) - allowed
+    runs = run_days(building, days, cfg, Timings(), preferences, forbidden)
+    placed = 0
+    for run in runs:
+        assert run.status == "ok", run.reason
+        for pl in run.optimized.placements:
+            hour = run.day.index[pl.start_step].hour
+            assert hour not in forbidden[pl.device], (pl, hour)
+            placed += 1
+        assert check_schedule(run.optimized, run.day, cfg, forbidden) == []
+    assert placed > 0
