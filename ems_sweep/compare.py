@@ -1,0 +1,159 @@
+"""`python -m ems_sweep.compare`: the answer of a sweep at a glance, from the MLflow store.
+
+Reads the job runs of one sweep (the latest by default) with a single `mlflow.search_runs`
+call, prints the best and worst job by a metric, a building x mode pivot and the failed jobs,
+and writes runs.csv, comparison.png and report.md (optionally also to the sweep's parent run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ems_sweep.report.sweep_analysis import DEFAULT_METRIC, Comparison, compare_runs, csv_frame
+from ems_sweep.report.sweep_store import (
+    LATEST_SWEEP,
+    CompareError,
+    Sweep,
+    check_store_exists,
+    client_for,
+    default_tracking_uri,
+    load_runs,
+    resolve_experiments,
+    select_sweep,
+)
+
+CSV_FILE = "runs.csv"
+PLOT_FILE = "comparison.png"
+REPORT_FILE = "report.md"
+PARENT_ARTIFACT_DIR = "compare"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ems-sweep-compare",
+        description="Compare the jobs of a sweep logged to MLflow: best/worst, pivot, failures, "
+        "plus runs.csv, comparison.png and report.md.",
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: the project's store, "
+        "sqlite:///<cwd>/mlflow_runs/mlflow.db)",
+    )
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        help="experiment name (repeatable; default: every experiment in the store)",
+    )
+    parser.add_argument(
+        "--sweep",
+        default=LATEST_SWEEP,
+        help="parent run id (or a unique prefix), sweep run name, 'latest' (default) or "
+        "'all' (every job run of the experiments)",
+    )
+    parser.add_argument(
+        "--filter",
+        help="extra MLflow filter on the job runs, e.g. \"params.building_id = 'res1'\"",
+    )
+    parser.add_argument(
+        "--metric",
+        default=DEFAULT_METRIC,
+        help=f"metric that ranks the jobs (default: {DEFAULT_METRIC})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder for runs.csv, comparison.png, report.md (default: <sweep dir>/compare, "
+        "or outputs/compare/<sweep> when the sweep dir is not on this machine)",
+    )
+    parser.add_argument(
+        "--no-files", action="store_true", help="print only; write no CSV, plot or report"
+    )
+    parser.add_argument(
+        "--log-to-parent",
+        action="store_true",
+        help="also log the CSV, plot and report as artifacts of the sweep's parent run",
+    )
+    return parser
+
+
+@dataclass
+class CompareFiles:
+    csv: Path
+    plot: Path
+    report: Path
+
+
+def output_dir(sweep: Sweep, out: Path | None) -> Path:
+    if out is not None:
+        return out
+    if sweep.sweep_dir is not None and sweep.sweep_dir.is_dir():
+        return sweep.sweep_dir / "compare"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", sweep.run_id or "all-runs")
+    return Path("outputs") / "compare" / name
+
+
+def write_files(sweep: Sweep, c: Comparison, folder: Path) -> CompareFiles:
+    """The CSV of every selected run, the comparison plot and report.md, in one folder."""
+    from ems_sweep.report.sweep_plot import plot_comparison
+    from ems_sweep.report.sweep_report import markdown_report
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = CompareFiles(folder / CSV_FILE, folder / PLOT_FILE, folder / REPORT_FILE)
+    csv_frame(c.runs).to_csv(files.csv, index=False)
+    title = f"Sweep {sweep.name} ({sweep.experiment}): {len(c.runs)} jobs"
+    plot_comparison(c.pivots, title, files.plot, c.cell_jobs)
+    files.report.write_text(markdown_report(sweep, c, files.plot, files.csv))
+    return files
+
+
+def log_to_parent(uri: str, sweep: Sweep, files: CompareFiles) -> None:
+    if sweep.run_id is None:
+        raise CompareError("--log-to-parent needs one sweep (not --sweep all): it has no parent")
+    client = client_for(uri)
+    for path in (files.csv, files.plot, files.report):
+        client.log_artifact(sweep.run_id, str(path), artifact_path=PARENT_ARTIFACT_DIR)
+
+
+def run(args: argparse.Namespace) -> Comparison:
+    """Select, analyse, print and write; raises CompareError for bad input or no runs."""
+    if args.log_to_parent and args.no_files:
+        raise CompareError("--log-to-parent needs the files: drop --no-files")
+    uri = args.tracking_uri or default_tracking_uri()
+    check_store_exists(uri)
+    client = client_for(uri)
+    experiments = resolve_experiments(client, args.experiment)
+    sweep = select_sweep(client, experiments, args.sweep)
+    runs = load_runs(uri, experiments, sweep, args.filter)
+    if runs.empty:
+        where = f" matching --filter {args.filter!r}" if args.filter else ""
+        raise CompareError(f"No job runs in sweep {sweep.name} ({sweep.run_id}){where}.")
+    comparison = compare_runs(runs, args.metric)
+
+    from ems_sweep.report.sweep_report import terminal_summary
+
+    print(terminal_summary(sweep, comparison))
+    if not args.no_files:
+        files = write_files(sweep, comparison, output_dir(sweep, args.out))
+        print(f"\nWrote {files.csv}\n      {files.plot}\n      {files.report}")
+        if args.log_to_parent:
+            log_to_parent(uri, sweep, files)
+            print(f"Logged them to parent run {sweep.run_id} under {PARENT_ARTIFACT_DIR}/")
+    return comparison
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except CompareError as exc:
+        print(f"ems-sweep-compare: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Words for a sweep comparison: the terminal summary and a report.md readable without MLflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from ems_sweep.report.sweep_analysis import Comparison, dim_name, unit
+from ems_sweep.report.sweep_store import Sweep
+
+
+def fmt(metric: str, value: float) -> str:
+    if pd.isna(value):
+        return "n/a"
+    u = unit(metric)
+    return f"{value:.2f} {u}".rstrip() if u != "%" else f"{value:.2f} %"
+
+
+def describe_job(row: pd.Series) -> str:
+    """'res1-centralized (job 0, building=res1, mode=centralized, run 1a2b3c4d)'."""
+    job = "?" if pd.isna(row["job"]) else int(row["job"])
+    return (
+        f"{row['run_name']} (job {job}, building={row['building']}, mode={row['mode']}, "
+        f"run {str(row['run_id'])[:8]})"
+    )
+
+
+def extreme_lines(c: Comparison) -> list[str]:
+    direction = "highest" if c.extremes.goal == "max" else "lowest"
+    lines = []
+    for label, row in (("Best ", c.extremes.best), ("Worst", c.extremes.worst)):
+        value = fmt(c.metric, row[f"metrics.{c.metric}"])
+        lines.append(f"{label} {c.metric}: {value}  {describe_job(row)}")
+    lines.append(f"(best = {direction} {c.metric}; failed jobs excluded)")
+    return lines
+
+
+def _pivot_text(table: pd.DataFrame) -> str:
+    return table.to_string(float_format=lambda v: f"{v:.2f}", na_rep="n/a")
+
+
+def sweep_header(sweep: Sweep, c: Comparison) -> list[str]:
+    counts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(c.counts.items()))
+    lines = [f"Sweep {sweep.name} ({sweep.run_id or 'no parent run'}) in {sweep.experiment}"]
+    if sweep.sweep_dir:
+        lines.append(f"Sweep dir: {sweep.sweep_dir}")
+    lines.append(f"Jobs: {len(c.runs)} ({counts})")
+    if c.dims:
+        varied = ", ".join(dim_name(d) for d in c.dims)
+        lines.append(f"Varied besides building and mode: {varied}")
+    return lines
+
+
+def terminal_summary(sweep: Sweep, c: Comparison) -> str:
+    lines = sweep_header(sweep, c) + [""] + extreme_lines(c)
+    for metric, table in c.pivots.items():
+        note = f", mean of up to {c.cell_jobs} jobs per cell" if c.cell_jobs > 1 else ""
+        lines += ["", f"{metric} [{unit(metric)}] by building (rows) and mode (columns){note}:"]
+        lines.append(_pivot_text(table))
+    lines.append("")
+    if c.failed.empty:
+        lines.append("Failed jobs: none")
+    else:
+        lines.append(f"Failed jobs ({len(c.failed)}):")
+        for _, row in c.failed.iterrows():
+            lines.append(f"  {describe_job(c.runs.loc[row.name])} {row['status']}: {row['error']}")
+    return "\n".join(lines)
+
+
+def markdown_table(table: pd.DataFrame, index: bool = True, digits: int = 2) -> str:
+    """A GitHub-flavoured markdown table (no tabulate dependency)."""
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "n/a" if pd.isna(value) else f"{value:.{digits}f}"
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    frame = table.reset_index() if index else table
+    if index:
+        frame = frame.rename(columns={frame.columns[0]: ""})
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join([header, rule, *rows])
+
+
+def _jobs_table(c: Comparison) -> pd.DataFrame:
+    cols = ["job", "run_name", "building", "mode"] + c.dims + ["status"]
+    metrics = [f"metrics.{m}" for m in dict.fromkeys([c.metric, *c.pivots, "total_cost"])]
+    cols += [m for m in metrics if m in c.runs.columns]
+    table = c.runs[cols].copy()
+    table["job"] = table["job"].map(lambda j: "?" if pd.isna(j) else str(int(j)))
+    return table.rename(columns=lambda name: name.split(".", 1)[-1])
+
+
+def markdown_report(sweep: Sweep, c: Comparison, plot: Path | None, csv: Path | None) -> str:
+    """The per-sweep report.md: header, best/worst, pivots, plot, failures, every job."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# Sweep report: {sweep.name}", ""]
+    lines += [f"- {line}" for line in sweep_header(sweep, c)]
+    lines += [f"- Compared by `{c.metric}` [{unit(c.metric)}], written {now}", ""]
+    lines += ["## Best and worst job", "", "```", *extreme_lines(c), "```", ""]
+    for metric, table in c.pivots.items():
+        note = f" (mean of up to {c.cell_jobs} jobs per cell)" if c.cell_jobs > 1 else ""
+        lines += [f"## {metric} [{unit(metric)}] by building and mode{note}", ""]
+        lines += [markdown_table(table), ""]
+    if plot is not None:
+        lines += ["## Plot", "", f"![comparison]({plot.name})", ""]
+    lines += ["## Failed jobs", ""]
+    if c.failed.empty:
+        lines += ["None.", ""]
+    else:
+        lines += [markdown_table(c.failed, index=False), ""]
+    lines += ["## All jobs", "", markdown_table(_jobs_table(c), index=False), ""]
+    if csv is not None:
+        lines += [f"Every param, metric and tag of these runs: [{csv.name}]({csv.name})", ""]
+    return "\n".join(lines)

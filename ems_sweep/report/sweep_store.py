@@ -1,0 +1,212 @@
+"""Read a sweep's runs back from the MLflow store: resolve the store, the experiments, the sweep.
+
+`compare` and `ui` must look at the same store the tracking callback writes to, so the default
+location lives in one function. All lookups fail with a `CompareError` that names the bad value
+and lists what exists, so a typo never silently yields an empty report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+STORE_DIR = "mlflow_runs"
+DB_FILE = "mlflow.db"
+ARTIFACT_DIR = "artifacts"
+
+# Tags the tracking callback sets (ems_sweep/tracking); the only coupling to its run layout.
+TAG_RUN_TYPE = "ems_sweep.run_type"
+TAG_SWEEP_DIR = "ems_sweep.sweep_dir"
+TAG_JOB_NUM = "ems_sweep.job_num"
+TAG_PARENT = "mlflow.parentRunId"
+RUN_TYPE_SWEEP = "sweep"
+RUN_TYPE_JOB = "job"
+
+ALL_SWEEPS = "all"
+LATEST_SWEEP = "latest"
+
+
+class CompareError(Exception):
+    """Bad input or an empty selection; the message says what was asked and what exists."""
+
+
+def default_tracking_uri(cwd: Path | None = None) -> str:
+    """The project's store: mlflow_runs/mlflow.db (SQLite) in the working directory."""
+    base = (cwd or Path.cwd()).resolve()
+    return f"sqlite:///{base / STORE_DIR / DB_FILE}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a sqlite:/// URI, None for any other kind of store."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "sqlite":
+        return None
+    # sqlite:////abs/path -> path "//abs/path"; sqlite:///rel -> "/rel" (relative to cwd)
+    raw = unquote(uri[len("sqlite:///") :])
+    return Path(raw) if raw else None
+
+
+def default_artifact_root(uri: str) -> Path | None:
+    """Artifact folder beside a SQLite store (mlflow_runs/artifacts); None for other stores."""
+    db = sqlite_path(uri)
+    return None if db is None else db.resolve().parent / ARTIFACT_DIR
+
+
+def check_store_exists(uri: str) -> None:
+    """Fail early (and without creating an empty database) when a SQLite store is absent."""
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise CompareError(
+            f"No runs yet: no MLflow store at {db} (tracking URI {uri}). Run a sweep first, "
+            "e.g. `python -m ems_sweep building=res1,res2 mode=centralized,decentralized -m`, "
+            "or point --tracking-uri at an existing store."
+        )
+
+
+def resolve_experiments(client: MlflowClient, names: list[str] | None) -> dict[str, str]:
+    """Experiment id -> name: the named ones (all must exist) or every active experiment."""
+    existing = {e.experiment_id: e.name for e in client.search_experiments()}
+    if not names:
+        if not existing:
+            raise CompareError("No runs yet: the tracking store has no experiments.")
+        return existing
+    by_name = {name: eid for eid, name in existing.items()}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise CompareError(
+            f"Unknown experiment {', '.join(repr(n) for n in unknown)}; "
+            f"existing experiments: {', '.join(sorted(by_name)) or '(none)'}"
+        )
+    return {by_name[n]: n for n in names}
+
+
+@dataclass
+class Sweep:
+    """The parent run of one sweep (None for the pseudo-sweep `--sweep all`)."""
+
+    run_id: str | None
+    name: str
+    experiment: str
+    tags: dict[str, str] = field(default_factory=dict)
+    start_time_ms: int | None = None
+
+    @property
+    def sweep_dir(self) -> Path | None:
+        value = self.tags.get(TAG_SWEEP_DIR)
+        return Path(value) if value else None
+
+
+def _sweep_from_run(run: Run, experiments: dict[str, str]) -> Sweep:
+    return Sweep(
+        run_id=run.info.run_id,
+        name=run.info.run_name or run.info.run_id,
+        experiment=experiments.get(run.info.experiment_id, run.info.experiment_id),
+        tags=dict(run.data.tags),
+        start_time_ms=run.info.start_time,
+    )
+
+
+def list_sweeps(client: MlflowClient, experiments: dict[str, str]) -> list[Sweep]:
+    """Every sweep parent run in the experiments, newest first."""
+    runs = client.search_runs(
+        experiment_ids=list(experiments),
+        filter_string=f"tags.`{TAG_RUN_TYPE}` = '{RUN_TYPE_SWEEP}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=5000,
+    )
+    return [_sweep_from_run(r, experiments) for r in runs]
+
+
+def _describe(sweeps: list[Sweep], limit: int = 5) -> str:
+    import datetime as dt
+
+    lines = []
+    for s in sweeps[:limit]:
+        when = (
+            dt.datetime.fromtimestamp(s.start_time_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M")
+            if s.start_time_ms
+            else "?"
+        )
+        lines.append(f"  {s.run_id}  {s.name}  ({s.experiment}, started {when} UTC)")
+    more = f"\n  ... and {len(sweeps) - limit} more" if len(sweeps) > limit else ""
+    return "\n".join(lines) + more
+
+
+def select_sweep(client: MlflowClient, experiments: dict[str, str], wanted: str) -> Sweep:
+    """`latest`, `all`, a parent run id (or unique prefix of >= 6 chars) or a sweep run name."""
+    names = ", ".join(sorted(experiments.values()))
+    if wanted == ALL_SWEEPS:
+        return Sweep(run_id=None, name="all runs", experiment=names)
+    sweeps = list_sweeps(client, experiments)
+    if not sweeps:
+        raise CompareError(
+            f"No runs yet: no sweep (parent run with tag {TAG_RUN_TYPE}={RUN_TYPE_SWEEP}) in "
+            f"experiment(s) {names}. Run a sweep with -m first, or use --sweep all to compare "
+            "every job run."
+        )
+    if wanted == LATEST_SWEEP:
+        return sweeps[0]
+    for candidates in (
+        [s for s in sweeps if s.run_id == wanted],
+        [s for s in sweeps if s.name == wanted],  # newest first: a reused name picks the latest
+        [s for s in sweeps if len(wanted) >= 6 and (s.run_id or "").startswith(wanted)],
+    ):
+        if len(candidates) == 1 or (candidates and candidates[0].name == wanted):
+            return candidates[0]
+        if len(candidates) > 1:
+            raise CompareError(f"Sweep id prefix {wanted!r} is ambiguous:\n{_describe(candidates)}")
+    raise CompareError(
+        f"Unknown sweep {wanted!r}: no sweep parent run with that id or name in experiment(s) "
+        f"{names}. Recent sweeps (id, name):\n{_describe(sweeps)}"
+    )
+
+
+def load_runs(
+    uri: str, experiments: dict[str, str], sweep: Sweep, user_filter: str | None
+) -> pd.DataFrame:
+    """All job runs of the sweep (and the user's filter) in one `mlflow.search_runs` call."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if sweep.run_id is None:
+        base = f"tags.`{TAG_RUN_TYPE}` = '{RUN_TYPE_JOB}'"
+    else:
+        base = f"tags.`{TAG_PARENT}` = '{sweep.run_id}'"
+    filter_string = f"{base} and {user_filter}" if user_filter else base
+    mlflow.set_tracking_uri(uri)
+    try:
+        return mlflow.search_runs(
+            experiment_ids=list(experiments),
+            filter_string=filter_string,
+            order_by=["attributes.start_time ASC"],
+        )
+    except MlflowException as exc:
+        if user_filter:
+            raise CompareError(
+                f"Invalid --filter {user_filter!r}: {exc.message}. Example: "
+                "--filter \"params.building_id = 'res1' and metrics.savings_pct > 5\""
+            ) from exc
+        raise
+
+
+def client_for(uri: str) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def run_summary(sweep: Sweep) -> dict[str, Any]:
+    """Sweep facts for the report header."""
+    return {
+        "name": sweep.name,
+        "run_id": sweep.run_id,
+        "experiment": sweep.experiment,
+        "sweep_dir": str(sweep.sweep_dir) if sweep.sweep_dir else None,
+    }
