@@ -85,6 +85,9 @@ class GeneratorConfig:
     ev_trip_kwh_mean: float = 10.0
     ev_arrival_hour_mean: float = 18.0
     ev_departure_hour_mean: float = 7.5
+    # The observed (baseline) charging of the built-in EV: full power on arrival.
+    ev_charger_kw: float = 3.7
+    ev_charge_efficiency: float = 0.92
     appliances: dict[str, ApplianceProfileConfig] = field(default_factory=dict)
 
 

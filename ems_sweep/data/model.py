@@ -42,7 +42,8 @@ class Cycle:
 
 @dataclass(frozen=True)
 class EVTrip:
-    """The car leaves at `departure`, returns at `arrival` having used `energy_kwh` of its battery."""
+    """The car leaves at `departure` and returns at `arrival`, having used `energy_kwh` of its
+    battery (energy the charger must put back, before charging losses)."""
 
     departure: pd.Timestamp
     arrival: pd.Timestamp

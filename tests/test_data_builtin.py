@@ -1,0 +1,125 @@
+"""Built-in buildings: determinism, plausible magnitudes, detected cycles = generated cycles."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_module
+
+from ems_sweep.config import register_configs
+from ems_sweep.data import builtin, load_building
+from ems_sweep.data.model import FIXED_LOAD, OBSERVED_EV, PRICE, PV, device_column
+from ems_sweep.data.resample import resample
+
+register_configs()
+
+
+def make_cfg(*overrides: str):
+    with initialize_config_module("ems_sweep.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a = load_building(make_cfg("building=res1", "n_days=2"))
+    b = load_building(make_cfg("building=res1", "n_days=2"))
+    c = load_building(make_cfg("building=res1", "n_days=2", "seed=7"))
+    assert a.frame.equals(b.frame)
+    assert [x.start for x in a.cycles] == [x.start for x in b.cycles]
+    assert not np.allclose(a.frame[FIXED_LOAD], c.frame[FIXED_LOAD])
+
+
+def test_a_day_does_not_depend_on_the_requested_range():
+    short = load_building(make_cfg("building=res4", "n_days=1", "start_date=2016-06-02"))
+    long = load_building(make_cfg("building=res4", "n_days=3", "start_date=2016-06-01"))
+    d = dt.date(2016, 6, 2)
+    a, b = short.day(d), long.day(d)
+    np.testing.assert_allclose(a.fixed_load_kwh, b.fixed_load_kwh)
+    np.testing.assert_allclose(a.pv_kwh, b.pv_kwh)
+    assert [c.cycle_id for c in a.cycles] == [c.cycle_id for c in b.cycles]
+
+
+def test_60_min_is_the_sum_of_15_min():
+    h = load_building(make_cfg("building=res1", "n_days=1", "resolution_min=60"))
+    q = load_building(make_cfg("building=res1", "n_days=1", "resolution_min=15"))
+    assert len(h.frame) == 24 and len(q.frame) == 96 and q.dt_h == 0.25
+    for col in (FIXED_LOAD, PV):
+        assert h.frame[col].sum() == pytest.approx(q.frame[col].sum(), abs=0.05)
+    np.testing.assert_allclose(h.frame[PRICE], q.frame[PRICE].to_numpy()[::4])
+
+
+@pytest.mark.parametrize("resolution", [15, 60])
+def test_detected_cycles_equal_generated_cycles(resolution):
+    cfg = make_cfg("building=res5", "n_days=7", f"resolution_min={resolution}")
+    data = load_building(cfg)
+    start = dt.date(2016, 6, 1)
+    truth = builtin.generate(cfg.building, 42, start, start + dt.timedelta(days=7)).cycles
+    truth = [c for c in truth if c.device in data.shiftable_devices]
+    assert len(truth) >= 5
+    assert len(data.cycles) == len(truth)
+    freq = f"{resolution}min"
+    for found, made in zip(
+        data.cycles, sorted(truth, key=lambda c: (c.start, c.device)), strict=True
+    ):
+        assert found.device == made.device
+        assert found.start == made.start.floor(freq)
+        # Only a drying tail below the threshold may stay in the fixed load.
+        assert found.energy_kwh == pytest.approx(made.energy_kwh, abs=0.05)
+
+
+def test_baseline_balance_reproduces_consumption():
+    cfg = make_cfg("building=res4", "n_days=2", "start_date=2016-06-01")
+    start = dt.date(2016, 6, 1)
+    gen = builtin.generate(cfg.building, 42, start - dt.timedelta(days=1), start + dt.timedelta(3))
+    data = load_building(cfg)
+    consumption = gen.frame[builtin.CONSUMPTION]
+    lo, hi = data.frame.index[0], data.frame.index[-1] + dt.timedelta(hours=1)
+    observed = consumption[(consumption.index >= lo) & (consumption.index < hi)]
+    observed = resample(observed.to_frame(), 15, 60)[builtin.CONSUMPTION]
+    rebuilt = data.frame[FIXED_LOAD] + data.frame[OBSERVED_EV]
+    for c in data.cycles:
+        pos = data.frame.index.get_loc(c.start)
+        rebuilt.iloc[pos : pos + len(c.profile_kwh)] += c.profile_kwh[: len(rebuilt) - pos]
+    # Exact except for a cycle running past the last day (its tail lies outside the window).
+    assert abs(rebuilt.sum() - observed.sum()) < 1.0
+    assert (data.frame.drop(columns=[PRICE]) >= 0).all().all()
+
+
+@pytest.mark.parametrize("building", ["res1", "res2", "res3", "res4", "res5", "res6", "ind3"])
+def test_magnitudes_are_plausible_for_german_homes(building):
+    summer = load_building(make_cfg(f"building={building}", "n_days=14", "start_date=2016-06-10"))
+    winter = load_building(make_cfg(f"building={building}", "n_days=14", "start_date=2016-01-10"))
+    for data, season in ((summer, "summer"), (winter, "winter")):
+        f = data.frame
+        load = (f[FIXED_LOAD] + sum(f[device_column(d)] for d in data.shiftable_devices)).sum()
+        per_day = load / 14
+        assert 2.0 < per_day < 45.0, (building, season, per_day)
+        assert f[PRICE].between(-0.1, 0.25).all()
+    pv_summer = summer.frame[PV].sum() / 14
+    pv_winter = winter.frame[PV].sum() / 14
+    assert pv_summer > 2.5 * pv_winter > 0
+    assert 2.0 < pv_summer / summer_kwp(building) < 6.0
+
+
+def summer_kwp(building: str) -> float:
+    return float(make_cfg(f"building={building}").building.generator.pv_kwp)
+
+
+def test_day_slicing_covers_dst_days():
+    spring = load_building(make_cfg("building=res1", "start_date=2016-03-27", "resolution_min=15"))
+    autumn = load_building(make_cfg("building=res1", "start_date=2016-10-30"))
+    assert spring.day(dt.date(2016, 3, 27)).n_steps == 92
+    assert autumn.day(dt.date(2016, 10, 30)).n_steps == 25
+
+
+def test_ev_trips_only_when_ev_enabled():
+    off = load_building(make_cfg("building=res4", "n_days=3"))
+    on = load_building(make_cfg("building=res4", "n_days=3", "ev=default"))
+    synthetic = load_building(make_cfg("building=res1", "n_days=3", "ev=default"))
+    assert off.ev_trips == [] and on.ev_trips and synthetic.ev_trips
+    np.testing.assert_allclose(off.frame[FIXED_LOAD], on.frame[FIXED_LOAD])
+    for trip in on.ev_trips:
+        assert trip.departure < trip.arrival and 0 < trip.energy_kwh < 60
+    day = on.day(dt.date(2016, 6, 1))
+    assert all(t.departure.date() == day.date or t.arrival.date() == day.date for t in day.ev_trips)
