@@ -1,0 +1,259 @@
+"""Hydra callback: one MLflow run per job, one parent run per sweep (the only MLflow writer).
+
+Main process (on_multirun_start/end): creates the store, the experiment(s) and the parent run
+before any worker starts, writes the parent id into the sweep dir, and ends the parent with the
+sweep table. Workers (on_job_start/end): log their job from its files as a child run. If the
+sweep dies (a job raised, Ctrl-C, SIGTERM), an exit handler ends the parent FAILED/KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from ems_sweep.tracking.record import ERROR_FILE, build_record, find_sweep_dir, write_marker
+from ems_sweep.tracking.sweep import (
+    best_and_worst,
+    read_sweep_file,
+    sweep_table,
+    swept_keys,
+    swept_values,
+    write_sweep_file,
+    write_table,
+)
+
+log = logging.getLogger(__name__)
+
+SYNC_HINT = "python -m ems_sweep.tracking sync {}"
+
+
+def _tracking(config: DictConfig) -> dict[str, Any]:
+    node = OmegaConf.select(config, "tracking")
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {}  # type: ignore
+
+
+def _command_line() -> str:
+    prog = Path(sys.argv[0])
+    name = f"python -m {prog.parent.name}" if prog.name == "__main__.py" else prog.name
+    return " ".join([name, *sys.argv[1:]])
+
+
+def _enabled(config: DictConfig) -> bool:
+    return bool(_tracking(config).get("enabled", False))
+
+
+class MlflowTrackingCallback(Callback):
+    """Registered under hydra.callbacks; does nothing when tracking.enabled is false."""
+
+    def __init__(self) -> None:
+        self._job_start_ms: int | None = None
+        self._sweep: dict[str, Any] | None = None  # main process only
+        self._sweep_dir: Path | None = None
+        self._killed = False
+        self._previous_handlers: dict[int, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to workers: the main process' sweep state and handlers stay behind.
+        return {"_job_start_ms": None, "_sweep": None, "_sweep_dir": None, "_killed": False,
+                "_previous_handlers": {}}  # fmt: skip
+
+    # ---- main process -------------------------------------------------------------------
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not _enabled(config):
+            return
+        from ems_sweep.tracking.logger import git_commit, start_parent
+        from ems_sweep.tracking.store import configure_http, experiment_name, resolve_store
+
+        tracking = _tracking(config)
+        cwd = Path(config.hydra.runtime.cwd)
+        sweep_dir = (cwd / str(config.hydra.sweep.dir)).resolve()
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        overrides = list(config.hydra.overrides.task)
+        keys = swept_keys(overrides)
+        pipelines = swept_values(overrides, "pipeline") or [config.pipeline.name.value]
+        experiments = sorted({experiment_name(tracking, p) for p in pipelines})
+        commit = git_commit()
+        data: dict[str, Any] = {
+            "swept_keys": keys,
+            "git_commit": commit,
+            "parents": {},
+            "error": None,
+        }
+        self._sweep_dir = sweep_dir
+        started = time.perf_counter()
+        try:
+            configure_http(tracking)
+            store = resolve_store(tracking, cwd)
+            data.update(uri=store.uri, artifact_root=store.artifact_root)
+            tags = {
+                "ems_sweep.sweep_dir": str(sweep_dir),
+                "ems_sweep.overrides": " ".join(overrides),
+                "ems_sweep.command": _command_line()[:5000],
+                "ems_sweep.swept_keys": ",".join(keys),
+            }
+            if commit:
+                tags["git_commit"] = commit
+            for exp in experiments:
+                name = f"sweep-{sweep_dir.name}"
+                data["parents"][exp] = start_parent(store, exp, name, tags, {})
+        except Exception as exc:
+            data["error"] = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "MLflow tracking store unreachable at sweep start (%s). Jobs still run and keep "
+                "their files; replay later with: %s",
+                data["error"],
+                SYNC_HINT.format(sweep_dir),
+            )
+        write_sweep_file(sweep_dir, data)
+        self._sweep = data
+        log.info("MLflow sweep setup took %.2fs", time.perf_counter() - started)
+        if data["parents"]:
+            atexit.register(self._end_sweep_on_exit)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+                except ValueError:  # not the main thread
+                    pass
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self._sweep is None:
+            return
+        self._finish_sweep("FINISHED")
+        atexit.unregister(self._end_sweep_on_exit)
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self._previous_handlers = {}
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._killed = True
+        previous = self._previous_handlers.get(signum)
+        if signum == signal.SIGINT and callable(previous):
+            previous(signum, frame)  # default: KeyboardInterrupt -> unwinds -> atexit handler
+            return
+        self._end_sweep_on_exit()
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def _end_sweep_on_exit(self) -> None:
+        """The multirun ended without on_multirun_end: a job raised, or the sweep was killed."""
+        self._finish_sweep("KILLED" if self._killed else "FAILED")
+
+    def _finish_sweep(self, status: str) -> None:
+        sweep, sweep_dir = self._sweep, self._sweep_dir
+        self._sweep = None
+        if not sweep or not sweep.get("parents") or sweep_dir is None:
+            return
+        from ems_sweep.tracking.logger import finish_parent
+        from ems_sweep.tracking.store import Store
+
+        store = Store(sweep["uri"], sweep.get("artifact_root"))
+        rows = sweep_table(sweep_dir, sweep["swept_keys"])
+        tags = best_and_worst(rows)
+        failed = sum(1 for r in rows if r["status"] != "ok")
+        metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
+        tags["ems_sweep.n_jobs"] = str(len(rows))
+        with tempfile.TemporaryDirectory() as tmp:
+            table = write_table(rows, Path(tmp) / "sweep_table.csv")
+            for exp, run_id in sweep["parents"].items():
+                try:
+                    finish_parent(store, run_id, status, table, tags, metrics)
+                except Exception as exc:
+                    log.error("Could not end MLflow parent run %s (%s): %s", run_id, exp, exc)
+
+    # ---- worker process (or the main one for a single run) -------------------------------
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._job_start_ms = int(time.time() * 1000)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if not _enabled(config):
+            return
+        entered = time.perf_counter()
+        end_ms = int(time.time() * 1000)
+        job_dir = Path(config.hydra.runtime.output_dir)
+        raised = job_return._return_value if job_return.status == JobStatus.FAILED else None
+        if isinstance(raised, BaseException) and not (job_dir / ERROR_FILE).exists():
+            text = "".join(traceback.format_exception(raised))
+            (job_dir / ERROR_FILE).write_text(text)
+        marker: dict[str, Any] = {"start_time_ms": self._job_start_ms or end_ms,
+                                  "end_time_ms": end_ms, "status": "pending"}  # fmt: skip
+        write_marker(job_dir, **marker)
+        try:
+            run_id, name = self._log_job(config, job_dir, raised)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            target = find_sweep_dir(job_dir) or job_dir
+            log.error(
+                "MLflow logging failed for job %s: %s. The job's result and files are kept; "
+                "replay with: %s",
+                job_dir,
+                error,
+                SYNC_HINT.format(target),
+            )
+            write_marker(job_dir, status="pending", error=error,
+                         tracking_seconds=time.perf_counter() - entered)  # fmt: skip
+            return
+        seconds = time.perf_counter() - entered
+        write_marker(job_dir, status="logged", run_id=run_id, run_name=name, error=None,
+                     tracking_seconds=seconds)  # fmt: skip
+        log.info("MLflow run %s (%s) logged in %.2fs", run_id, name, seconds)
+
+    def _log_job(
+        self, config: DictConfig, job_dir: Path, raised: BaseException | None
+    ) -> tuple[str, str]:
+        tracking = _tracking(config)
+        cwd = Path(config.hydra.runtime.cwd)
+        parent_id = None
+        sweep: dict[str, Any] = {}
+        keys: list[str] = []
+        extra: dict[str, str] = {}
+        if config.hydra.mode == RunMode.MULTIRUN:
+            sweep_dir = find_sweep_dir(job_dir)
+            sweep = read_sweep_file(sweep_dir) if sweep_dir else {}
+            if sweep.get("error"):
+                raise RuntimeError(f"store unreachable at sweep start ({sweep['error']})")
+            keys = sweep.get("swept_keys", [])
+            if sweep.get("git_commit"):
+                extra["git_commit"] = sweep["git_commit"]
+        record = build_record(job_dir, keys, raised if isinstance(raised, BaseException) else None)
+        from ems_sweep.tracking.logger import git_commit, log_job
+        from ems_sweep.tracking.store import (
+            Store,
+            configure_http,
+            experiment_name,
+            resolve_store,
+        )
+
+        configure_http(tracking)
+        experiment = experiment_name(tracking, record.pipeline)
+        if config.hydra.mode == RunMode.MULTIRUN:
+            parent_id = sweep.get("parents", {}).get(experiment)
+            if parent_id is None:
+                log.warning("No parent run for experiment %s in the sweep file", experiment)
+        elif (commit := git_commit()) is not None:
+            extra["git_commit"] = commit
+        store = resolve_store(tracking, cwd)
+        if config.hydra.mode == RunMode.MULTIRUN and sweep.get("uri"):
+            store = Store(sweep["uri"], sweep.get("artifact_root"))  # the parent's store
+        run_id = log_job(
+            record,
+            store,
+            experiment,
+            parent_run_id=parent_id,
+            extra_tags=extra,
+            log_artifacts=bool(tracking.get("log_artifacts", True)),
+            log_model=bool(tracking.get("log_model", False)),
+        )
+        return run_id, record.run_name

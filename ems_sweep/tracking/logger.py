@@ -1,0 +1,194 @@
+"""Write runs: one job record -> one MLflow run (batched), and the sweep's parent run.
+
+A job's run is created only once the job is over (start_time from when it started), then filled
+with one log_batch and its files, then terminated: a killed worker never leaves a RUNNING run.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ems_sweep.tracking.record import JobRecord
+from ems_sweep.tracking.store import Store, client, ensure_experiment, retry
+
+log = logging.getLogger(__name__)
+
+TERMINAL_KEPT = ("FINISHED", "FAILED")
+PACKAGE_DIR = Path(__file__).resolve().parents[2]
+
+
+def git_commit(where: Path = PACKAGE_DIR) -> str | None:
+    """The project's git commit (with -dirty when the tree has changes), None outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), "describe", "--always", "--dirty", "--abbrev=40"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+def find_runs(store: Store, experiment_id: str, tags: dict[str, str]) -> list[Any]:
+    """Active runs of an experiment whose tags equal all of `tags` (dedupe for replays)."""
+    query = " and ".join(f"tags.`{k}` = {_quote(v)}" for k, v in tags.items())
+    c = client(store)
+    return retry(
+        lambda: c.search_runs([experiment_id], filter_string=query, max_results=100), "search"
+    )
+
+
+def log_job(
+    record: JobRecord,
+    store: Store,
+    experiment: str,
+    parent_run_id: str | None = None,
+    extra_tags: dict[str, str] | None = None,
+    log_artifacts: bool = True,
+    log_model: bool = False,
+) -> str:
+    """Log one job as a terminated run; returns its run id."""
+    from mlflow.entities import Metric, Param
+
+    c = client(store)
+    experiment_id = ensure_experiment(store, experiment)
+    tags = {**record.tags, **(extra_tags or {}), "mlflow.runName": record.run_name}
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    tags.setdefault("mlflow.source.type", "JOB")
+    run = retry(
+        lambda: c.create_run(
+            experiment_id,
+            start_time=record.start_time_ms or now_ms(),
+            tags=tags,
+            run_name=record.run_name,
+        ),
+        "create run",
+    )
+    run_id = run.info.run_id
+    try:
+        ts = now_ms()
+        metrics = [Metric(k, v, ts, 0) for k, v in record.metrics.items()]
+        metrics += [
+            Metric(s.key, s.value, s.timestamp_ms or ts, s.step) for s in record.step_metrics
+        ]
+        params = [Param(k, v) for k, v in record.params.items()]
+        retry(lambda: c.log_batch(run_id, metrics=metrics, params=params), "log batch")
+        if log_artifacts:
+            _log_files(c, run_id, record)
+        if log_model:
+            _log_model(store, run_id, record)
+    except BaseException:
+        retry(lambda: c.set_terminated(run_id, "FAILED", end_time=now_ms()), "terminate")
+        raise
+    end = max(record.end_time_ms or now_ms(), record.start_time_ms or 0)
+    retry(lambda: c.set_terminated(run_id, record.status, end_time=end), "terminate")
+    return run_id
+
+
+def _log_files(c: Any, run_id: str, record: JobRecord) -> None:
+    """The job dir's files (daily.csv, plots, summary.json, .hydra/ ...) and config.yaml."""
+    import tempfile
+
+    from omegaconf import OmegaConf
+
+    for path in record.artifacts:
+        if path.is_dir():
+            c.log_artifacts(run_id, str(path), artifact_path=path.name)
+        elif path.is_file():
+            c.log_artifact(run_id, str(path))
+    if record.config and not (record.job_dir / "config.yaml").exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg_path = Path(tmp) / "config.yaml"
+            OmegaConf.save(OmegaConf.create(record.config), cfg_path)
+            c.log_artifact(run_id, str(cfg_path))
+
+
+def _log_model(store: Store, run_id: str, record: JobRecord) -> None:
+    """Serving hook: ems_sweep.serving.log_optimizer_model inside the child's active run."""
+    try:
+        from ems_sweep.serving import log_optimizer_model
+    except ImportError as exc:
+        warnings.warn(f"tracking.log_model=true but {exc}; model not logged", stacklevel=2)
+        log.warning("tracking.log_model=true but ems_sweep.serving is unavailable: %s", exc)
+        return
+    import mlflow
+
+    mlflow.set_tracking_uri(store.uri)
+    mlflow.start_run(run_id=run_id)
+    try:
+        log_optimizer_model(record.config, name="optimizer")
+    finally:
+        # end_run would mark the run FINISHED; log_job sets the real status right after.
+        mlflow.end_run(status="RUNNING")
+
+
+def start_parent(
+    store: Store, experiment: str, name: str, tags: dict[str, str], params: dict[str, str]
+) -> str:
+    """Create the sweep's parent run (RUNNING until finish_parent or the exit handler)."""
+    from mlflow.entities import Param
+
+    c = client(store)
+    experiment_id = ensure_experiment(store, experiment)
+    all_tags = {**tags, "ems_sweep.run_type": "sweep", "mlflow.runName": name}
+    run = retry(
+        lambda: c.create_run(experiment_id, start_time=now_ms(), tags=all_tags, run_name=name),
+        "create parent",
+    )
+    run_id = run.info.run_id
+    if params:
+        plist = [Param(k, v) for k, v in params.items()]
+        retry(lambda: c.log_batch(run_id, params=plist), "parent params")
+    return run_id
+
+
+def finish_parent(
+    store: Store,
+    run_id: str,
+    status: str,
+    table_csv: Path | None = None,
+    tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+) -> None:
+    """Attach the sweep table and best/worst tags, then end the parent (and kill open children)."""
+    from mlflow.entities import Metric, RunTag
+
+    c = client(store)
+    ts = now_ms()
+    mlist = [Metric(k, float(v), ts, 0) for k, v in (metrics or {}).items()]
+    tlist = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+    if mlist or tlist:
+        retry(lambda: c.log_batch(run_id, metrics=mlist, tags=tlist), "parent summary")
+    if table_csv is not None and table_csv.exists():
+        c.log_artifact(run_id, str(table_csv))
+    kill_open_children(store, run_id)
+    retry(lambda: c.set_terminated(run_id, status, end_time=now_ms()), "end parent")
+
+
+def kill_open_children(store: Store, parent_run_id: str) -> int:
+    """Mark children of the parent still RUNNING (a job killed while logging) as KILLED."""
+    c = client(store)
+    parent = retry(lambda: c.get_run(parent_run_id), "get parent")
+    query = f"tags.`mlflow.parentRunId` = {_quote(parent_run_id)} and attributes.status = 'RUNNING'"
+    runs = retry(
+        lambda: c.search_runs([parent.info.experiment_id], filter_string=query), "open children"
+    )
+    for run in runs:
+        retry(lambda r=run: c.set_terminated(r.info.run_id, "KILLED", end_time=now_ms()), "kill")
+    return len(runs)

@@ -1,0 +1,131 @@
+"""The sweep side: the parent-run file in the sweep dir and the end-of-sweep table.
+
+The parent run id travels to the jobs through `<sweep_dir>/mlflow_sweep.json`, a file, so jobs
+launched in other processes or on other hosts (submitit, Ray, shared file system) find it too.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from ems_sweep.pipelines.result import read_summary
+from ems_sweep.tracking.record import load_hydra_info, read_marker
+
+SWEEP_FILE = "mlflow_sweep.json"
+TABLE_FILE = "sweep_table.csv"
+TABLE_METRICS = (
+    "avg_savings_pct",
+    "savings_pct",
+    "savings_eur",
+    "total_cost",
+    "constraint_violations",
+    "optimization_time_seconds",
+)
+
+
+def read_sweep_file(sweep_dir: Path) -> dict[str, Any]:
+    path = Path(sweep_dir) / SWEEP_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def write_sweep_file(sweep_dir: Path, data: dict[str, Any]) -> None:
+    path = Path(sweep_dir) / SWEEP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def swept_keys(overrides: list[str]) -> list[str]:
+    """Keys given several values on the command line (`building=res1,res2` -> building)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [o.get_key_element() for o in parsed if o.is_sweep_override()]
+
+
+def swept_values(overrides: list[str], key: str) -> list[str]:
+    """The values a sweep override lists for key (e.g. the pipelines of a sweep)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for o in OverridesParser.create().parse_overrides(overrides):
+        if o.get_key_element() == key:
+            if o.is_sweep_override():
+                return [str(v) for v in o.sweep_string_iterator()]
+            return [str(o.value())]
+    return []
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Job dirs below a sweep dir (any depth of hydra.sweep.subdir), in job-number order."""
+    dirs = [p.parent.parent for p in Path(sweep_dir).glob("**/.hydra/config.yaml")]
+
+    def order(path: Path) -> tuple[int, str]:
+        num = load_hydra_info(path).get("num")
+        return (int(num) if isinstance(num, int) else 10**9, str(path))
+
+    return sorted(dirs, key=order)
+
+
+def sweep_table(sweep_dir: Path, keys: list[str]) -> list[dict[str, Any]]:
+    """One row per job: number, run id, status, the swept values, key figures, error."""
+    rows = []
+    for job_dir in job_dirs(sweep_dir):
+        info = load_hydra_info(job_dir)
+        summary = read_summary(job_dir) or {}
+        values = dict(o.split("=", 1) for o in info.get("overrides", []) if "=" in o)
+        metrics = summary.get("metrics", {})
+        row: dict[str, Any] = {
+            "job": info.get("num"),
+            "run_name": read_marker(job_dir).get("run_name", ""),
+            "run_id": read_marker(job_dir).get("run_id", ""),
+            "status": summary.get("status", "missing"),
+        }
+        row.update({k: values.get(k, "") for k in keys})
+        for name in TABLE_METRICS:
+            row[name] = metrics.get(name, "")
+        if row["avg_savings_pct"] == "" and "savings_pct" in metrics:
+            row["avg_savings_pct"] = metrics["savings_pct"]
+        row["error"] = summary.get("error") or ""
+        row["job_dir"] = job_dir.name
+        rows.append(row)
+    return rows
+
+
+def write_table(rows: list[dict[str, Any]], path: Path) -> Path:
+    with path.open("w", newline="") as fh:
+        if rows:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+def best_and_worst(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Tags naming the good jobs with the highest and lowest avg_savings_pct."""
+    scored = [
+        r
+        for r in rows
+        if r["status"] == "ok"
+        and isinstance(r["avg_savings_pct"], int | float)
+        and not isinstance(r["avg_savings_pct"], bool)
+    ]
+    if not scored:
+        return {}
+    best = max(scored, key=lambda r: r["avg_savings_pct"])
+    worst = min(scored, key=lambda r: r["avg_savings_pct"])
+    tags = {}
+    for label, row in (("best", best), ("worst", worst)):
+        tags[f"ems_sweep.{label}_job"] = str(row["job"])
+        tags[f"ems_sweep.{label}_run_id"] = str(row["run_id"])
+        tags[f"ems_sweep.{label}_run_name"] = str(row["run_name"])
+        tags[f"ems_sweep.{label}_avg_savings_pct"] = f"{row['avg_savings_pct']:.3f}"
+    return tags
