@@ -57,6 +57,7 @@ class SolverStats:
     n_variables: int = 0
     n_constraints: int = 0
     n_binaries: int = 0
+    solver_run_s: float | None = None  # the solver's own run time (solve_s adds PuLP's transfer)
 
 
 @dataclass
@@ -69,3 +70,6 @@ class DaySchedule:
     battery_start_kwh: float = 0.0
     ev_start_kwh: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # "baseline" or the mode that produced it; the checker needs it to know the cycle profiles
+    # (centralized moves mean-power blocks, the others the real phases).
+    mode: str = ""

@@ -1,0 +1,117 @@
+"""optimize_day: one day's schedule in the configured mode (the entry point pipelines call)."""
+
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import DictConfig
+
+from ems_sweep.config import Mode
+from ems_sweep.data.model import DayData
+from ems_sweep.optimize import ev as evm
+from ems_sweep.optimize import milp
+from ems_sweep.optimize.baseline import decentralized_day
+from ems_sweep.optimize.cycles import mode_name
+from ems_sweep.optimize.schedule import DaySchedule, SolverStats
+from ems_sweep.optimize.solver import solve
+from ems_sweep.optimize.state import StorageState
+from ems_sweep.optimize.table import appliance_loads, build_table
+from ems_sweep.optimize.tariffs import tariff_prices
+
+MODES = tuple(m.value for m in Mode)
+
+
+class SolverFailedError(RuntimeError):
+    """The solver returned no usable schedule (infeasible, unbounded or nothing in time)."""
+
+
+def _check_inputs(day: DayData, cfg: DictConfig, state: StorageState) -> None:
+    n = day.n_steps
+    for name in ("fixed_load_kwh", "pv_kwh"):
+        arr = np.asarray(getattr(day, name), dtype=float)
+        if arr.shape != (n,) or np.isnan(arr).any() or (arr < 0).any():
+            raise ValueError(
+                f"day {day.date}: {name} must be {n} non-negative numbers without NaN "
+                f"(shape {arr.shape})"
+            )
+    b = cfg.battery
+    if b.enabled and b.capacity_kwh > 0:
+        lo, hi = b.soc_min * b.capacity_kwh, b.soc_max * b.capacity_kwh
+        if not lo - 1e-6 <= state.battery_kwh <= hi + 1e-6:
+            raise ValueError(
+                f"start battery energy {state.battery_kwh:.3f} kWh outside "
+                f"[soc_min, soc_max] x capacity = [{lo:.3f}, {hi:.3f}] kWh"
+            )
+    if cfg.ev.enabled and not 0 <= state.ev_kwh <= cfg.ev.capacity_kwh + 1e-6:
+        raise ValueError(
+            f"start EV energy {state.ev_kwh:.3f} kWh outside [0, ev.capacity_kwh="
+            f"{cfg.ev.capacity_kwh}]"
+        )
+
+
+def optimize_day(
+    day: DayData,
+    cfg: DictConfig,
+    state: StorageState,
+    preferences: dict[str, np.ndarray] | None = None,
+) -> DaySchedule:
+    """The day's schedule in mode cfg.mode.name; raises InfeasibleDayError with the reason.
+
+    Costs in the table never include the learned-preference penalty (it lives only in the
+    objective, which SolverStats.objective reports).
+    """
+    mode = mode_name(cfg)
+    if mode not in MODES:
+        raise ValueError(f"mode.name={mode!r}; allowed: {', '.join(MODES)}")
+    _check_inputs(day, cfg, state)
+    evm.check_feasible(day, cfg, state.ev_kwh)
+    if mode == Mode.decentralized.value:
+        return decentralized_day(day, cfg, state, preferences)
+
+    prices = tariff_prices(day, cfg)
+    model = milp.build_model(day, cfg, state, mode, prices, preferences)
+    outcome = solve(model.prob, cfg, has_integers=model.n_binaries > 0)
+    prob = model.prob
+    stats = SolverStats(
+        status=outcome.status,
+        objective=outcome.objective,
+        mip_gap=outcome.mip_gap,
+        build_s=model.build_s,
+        solve_s=outcome.solve_s,
+        n_variables=prob.numVariables(),
+        n_constraints=prob.numConstraints(),
+        n_binaries=model.n_binaries,
+        solver_run_s=outcome.solver_run_s,
+    )
+    if outcome.status == "Infeasible":
+        raise evm.InfeasibleDayError(
+            f"day {day.date} ({mode}): the solver proved the day infeasible; the EV needs passed "
+            f"the pre-check, so check building.grid_import_limit_kw="
+            f"{cfg.building.grid_import_limit_kw} against the fixed load and cycles"
+        )
+    if outcome.status not in ("Optimal", "TimeLimit"):
+        raise SolverFailedError(
+            f"day {day.date} ({mode}): solver {cfg.solver.name} returned {outcome.status} "
+            f"after {outcome.solve_s:.1f} s (time_limit_s={cfg.solver.time_limit_s})"
+        )
+    placements = milp.placements(model, day)
+    table = build_table(
+        day,
+        cfg,
+        prices=prices,
+        loads=appliance_loads(day, cfg, placements, mode),
+        import_kwh=milp.values(model.imp),
+        export_kwh=milp.values(model.exp),
+        pv_curtailed_kwh=milp.values(model.curt),
+        battery=(milp.values(model.b_ch), milp.values(model.b_dis), milp.values(model.b_e)),
+        ev=(milp.values(model.ev_ch), milp.values(model.ev_dis), milp.values(model.ev_e)),
+    )
+    notes = [] if outcome.status == "Optimal" else ["time limit hit: best schedule found so far"]
+    return DaySchedule(
+        table=table,
+        placements=placements,
+        stats=stats,
+        battery_start_kwh=state.battery_kwh,
+        ev_start_kwh=state.ev_kwh,
+        notes=notes,
+        mode=mode,
+    )

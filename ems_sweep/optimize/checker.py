@@ -1,0 +1,243 @@
+"""Independent checker: reads only the schedule table, the placements and the day's data.
+
+It never sees solver variables; it recomputes every rule from the table's numbers and counts
+each broken one as a Violation (kind, step, detail). Kinds:
+  columns, data, negative, balance, grid_limit, pv_curtailed, exclusive_grid,
+  battery_power, battery_bounds, battery_dynamics, battery_end, exclusive_battery,
+  ev_power, ev_unplugged, ev_bounds, ev_dynamics, ev_requirement, ev_end, ev_v2g,
+  exclusive_ev, appliance_total, cycle_missing, cycle_duplicate, cycle_window,
+  cycle_profile, forbidden_start, cost
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from omegaconf import DictConfig
+
+from ems_sweep.data.model import DayData
+from ems_sweep.optimize import ev as evm
+from ems_sweep.optimize import schedule as S
+from ems_sweep.optimize.cycles import BASELINE, cycle_profile, devices, start_window
+from ems_sweep.optimize.schedule import DaySchedule
+from ems_sweep.optimize.tariffs import tariff_prices
+
+TOL = 1e-5  # kWh (or EUR): far above solver tolerances, far below anything that matters
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str
+    step: int | None
+    detail: str
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.items: list[Violation] = []
+
+    def steps(self, kind: str, bad: np.ndarray, detail: str, values: np.ndarray) -> None:
+        """One violation per offending step."""
+        for t in np.nonzero(bad)[0]:
+            self.items.append(Violation(kind, int(t), f"{detail} ({float(values[t]):.6g})"))
+
+    def one(self, kind: str, step: int | None, detail: str) -> None:
+        self.items.append(Violation(kind, step, detail))
+
+
+def _storage(
+    c: _Collector,
+    prefix: str,
+    ch: np.ndarray,
+    dis: np.ndarray,
+    energy: np.ndarray,
+    start: float,
+    eta_c: float,
+    eta_d: float,
+    out: np.ndarray,
+) -> None:
+    prev = np.concatenate([[start], energy[:-1]])
+    err = energy - (prev + eta_c * ch - dis / eta_d - out)
+    c.steps(f"{prefix}_dynamics", np.abs(err) > TOL, "energy != previous + in - out", err)
+    c.steps(
+        f"exclusive_{prefix}",
+        (ch > TOL) & (dis > TOL),
+        "charges and discharges in the same step",
+        np.minimum(ch, dis),
+    )
+
+
+def check_schedule(
+    schedule: DaySchedule,
+    day: DayData,
+    cfg: DictConfig,
+    forbidden_starts: dict[str, set[int]] | None = None,
+) -> list[Violation]:
+    """Every broken rule of the schedule (empty list: valid). See module docstring for kinds."""
+    c = _Collector()
+    tab = schedule.table
+    n, dt = day.n_steps, day.dt_h
+    devs = devices(day, cfg)
+    needed = [
+        S.IMPORT, S.EXPORT, S.PV, S.PV_CURTAILED, S.FIXED_LOAD, S.APPLIANCES,
+        S.BATTERY_CHARGE, S.BATTERY_DISCHARGE, S.BATTERY_ENERGY,
+        S.EV_CHARGE, S.EV_DISCHARGE, S.EV_ENERGY, S.EV_PLUGGED, S.IMPORT_PRICE,
+        S.EXPORT_PRICE, S.COST,
+    ] + [S.appliance_column(d) for d in devs]  # fmt: skip
+    missing = [col for col in needed if col not in tab.columns]
+    if missing or len(tab) != n:
+        c.one("columns", None, f"missing columns {missing} or {len(tab)} rows != {n} steps")
+        return c.items
+    col = {k: tab[k].to_numpy(dtype=float) for k in needed}
+
+    # the data the day gave must be what the schedule used
+    imp_price, exp_price = tariff_prices(day, cfg)
+    for key, ref in (
+        (S.FIXED_LOAD, day.fixed_load_kwh),
+        (S.PV, day.pv_kwh),
+        (S.IMPORT_PRICE, imp_price),
+        (S.EXPORT_PRICE, exp_price),
+    ):
+        diff = col[key] - np.asarray(ref, dtype=float)
+        c.steps("data", np.abs(diff) > TOL, f"{key} differs from the day data", diff)
+
+    energy_cols = [k for k in needed if k.endswith("_kwh") and "_eur_" not in k]
+    for key in energy_cols:
+        c.steps("negative", col[key] < -TOL, f"{key} < 0", col[key])
+
+    imp, exp, pv, curt = col[S.IMPORT], col[S.EXPORT], col[S.PV], col[S.PV_CURTAILED]
+    b_ch, b_dis, b_e = col[S.BATTERY_CHARGE], col[S.BATTERY_DISCHARGE], col[S.BATTERY_ENERGY]
+    e_ch, e_dis, e_e = col[S.EV_CHARGE], col[S.EV_DISCHARGE], col[S.EV_ENERGY]
+    appl = col[S.APPLIANCES]
+
+    supply = imp + (pv - curt) + b_dis + e_dis
+    demand = col[S.FIXED_LOAD] + appl + b_ch + e_ch + exp
+    c.steps("balance", np.abs(supply - demand) > TOL, "supply - demand", supply - demand)
+
+    lim_i = cfg.building.grid_import_limit_kw * dt
+    lim_e = cfg.building.grid_export_limit_kw * dt
+    c.steps("grid_limit", imp > lim_i + TOL, f"import above {lim_i} kWh/step", imp)
+    c.steps("grid_limit", exp > lim_e + TOL, f"export above {lim_e} kWh/step", exp)
+    c.steps("pv_curtailed", curt > pv + TOL, "curtailed more PV than generated", curt - pv)
+    c.steps(
+        "exclusive_grid", (imp > TOL) & (exp > TOL), "imports and exports", np.minimum(imp, exp)
+    )
+
+    # battery
+    b = cfg.battery
+    if b.enabled and b.capacity_kwh > 0:
+        c.steps("battery_power", b_ch > b.max_charge_kw * dt + TOL, "charge above limit", b_ch)
+        c.steps("battery_power", b_dis > b.max_discharge_kw * dt + TOL, "discharge > limit", b_dis)
+        lo, hi = b.soc_min * b.capacity_kwh, b.soc_max * b.capacity_kwh
+        c.steps("battery_bounds", (b_e < lo - TOL) | (b_e > hi + TOL), "energy outside soc", b_e)
+        _storage(
+            c, "battery", b_ch, b_dis, b_e, schedule.battery_start_kwh,
+            b.charge_efficiency, b.discharge_efficiency, np.zeros(n),
+        )  # fmt: skip
+        if b_e[-1] < schedule.battery_start_kwh - TOL:
+            c.one(
+                "battery_end",
+                n - 1,
+                f"ends at {b_e[-1]:.4f} kWh below its start {schedule.battery_start_kwh:.4f} kWh",
+            )
+    else:
+        used = (np.abs(b_ch) + np.abs(b_dis) + np.abs(b_e)) > TOL
+        c.steps("battery_power", used, "battery used although disabled", b_ch + b_dis)
+
+    # EV
+    e = cfg.ev
+    plugged = evm.plugged_mask(day, cfg)
+    if e.enabled:
+        c.steps("ev_power", e_ch > e.charger_kw * dt + TOL, "charge above charger_kw", e_ch)
+        dis_lim = e.discharge_kw * dt if e.v2g else 0.0
+        c.steps("ev_v2g" if not e.v2g else "ev_power", e_dis > dis_lim + TOL, "discharge", e_dis)
+        c.steps("ev_unplugged", ~plugged & ((e_ch > TOL) | (e_dis > TOL)), "away", e_ch + e_dis)
+        c.steps("ev_bounds", (e_e < -TOL) | (e_e > e.capacity_kwh + TOL), "energy", e_e)
+        reserve = e.soc_min * e.capacity_kwh
+        c.steps("ev_v2g", (e_dis > TOL) & (e_e < reserve - TOL), "discharges below reserve", e_e)
+        _storage(
+            c, "ev", e_ch, e_dis, e_e, schedule.ev_start_kwh,
+            e.charge_efficiency, e.discharge_efficiency, evm.trip_deductions(day, cfg),
+        )  # fmt: skip
+        for req in evm.requirements(day, cfg):
+            have = schedule.ev_start_kwh if req.step < 0 else e_e[req.step]
+            if have < req.required_kwh - TOL:
+                c.one(
+                    "ev_requirement",
+                    req.step,
+                    f"holds {have:.3f} kWh < {req.required_kwh:.3f} kWh needed ({req.why})",
+                )
+        end_min = evm.end_of_day_min(day, cfg, schedule.ev_start_kwh)
+        if e_e[-1] < end_min - TOL:
+            c.one("ev_end", n - 1, f"ends at {e_e[-1]:.3f} kWh < baseline's {end_min:.3f} kWh")
+    else:
+        used = (np.abs(e_ch) + np.abs(e_dis) + np.abs(e_e)) > TOL
+        c.steps("ev_power", used, "EV used although disabled", e_ch + e_dis)
+    if (tab[S.EV_PLUGGED].to_numpy() != plugged.astype(int)).any():
+        c.one("data", None, "ev_plugged column differs from the trips in the day data")
+
+    # appliances and cycles
+    total = np.sum([col[S.appliance_column(d)] for d in devs], axis=0) if devs else np.zeros(n)
+    c.steps("appliance_total", np.abs(total - appl) > TOL, "appliances != sum of devices", appl)
+    _check_cycles(c, schedule, day, cfg, col, devs, forbidden_starts or {})
+
+    # cost as the contract defines it
+    wear = b.cost_per_kwh_throughput if b.enabled else 0.0
+    cost = imp * imp_price - exp * exp_price + wear * (b_ch + b_dis)
+    diff = col[S.COST] - cost
+    c.steps("cost", np.abs(diff) > TOL, "cost_eur differs from import/export x prices", diff)
+    return c.items
+
+
+def _check_cycles(
+    c: _Collector,
+    schedule: DaySchedule,
+    day: DayData,
+    cfg: DictConfig,
+    col: dict[str, np.ndarray],
+    devs: list[str],
+    forbidden: dict[str, set[int]],
+) -> None:
+    n = day.n_steps
+    by_id = {cy.cycle_id: cy for cy in day.cycles}
+    seen: dict[str, int] = {}
+    expected = {d: np.zeros(n) for d in devs}
+    mode = schedule.mode or BASELINE
+    hours = day.index.hour
+    for p in schedule.placements:
+        cycle = by_id.get(p.cycle_id)
+        if cycle is None or p.cycle_id in seen or p.device != cycle.device:
+            c.one("cycle_duplicate", p.start_step, f"{p.cycle_id}: unknown, repeated or renamed")
+            continue
+        seen[p.cycle_id] = p.start_step
+        window = (
+            range(cycle.observed_start_step, cycle.observed_start_step + 1)
+            if mode == BASELINE
+            else start_window(cycle, day, cfg.mode.max_shift_hours)
+        )
+        if p.start_step not in window:
+            c.one(
+                "cycle_window",
+                p.start_step,
+                f"{p.cycle_id} starts at step {p.start_step}, allowed {window.start}.."
+                f"{window.stop - 1}",
+            )
+            continue
+        if p.start_step != cycle.observed_start_step and hours[p.start_step] in forbidden.get(
+            cycle.device, set()
+        ):
+            c.one("forbidden_start", p.start_step, f"{p.cycle_id} starts at a forbidden hour")
+        prof = cycle_profile(cycle, mode)
+        expected[cycle.device][p.start_step : p.start_step + len(prof)] += prof
+    for cy in day.cycles:
+        if cy.cycle_id not in seen:
+            c.one("cycle_missing", None, f"{cy.cycle_id} ({cy.device}) never runs")
+    for d in devs:
+        diff = col[S.appliance_column(d)] - expected[d]
+        c.steps(
+            "cycle_profile",
+            np.abs(diff) > TOL,
+            f"{d}: consumption differs from its placed cycles (interrupted/moved/extra)",
+            diff,
+        )

@@ -1,0 +1,83 @@
+"""Per-day KPIs of one schedule, from its table only (savings: compare two days' `cost_eur`)."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from ems_sweep.data.model import DayData
+from ems_sweep.optimize import schedule as S
+from ems_sweep.optimize.schedule import DaySchedule
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den > 1e-12 else float("nan")
+
+
+def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, float]:
+    """Cost, energy flows, ratios, storage use, shifted energy and solver figures of one day.
+
+    - consumption = fixed load + appliances + EV charging (what the building uses)
+    - self_consumption = PV used on site (generated - exported - curtailed) / PV generated
+    - self_sufficiency = 1 - import / consumption, floored at 0 (grid-charged storage can import
+      more than the building consumes)
+    - battery_efc = (charge + discharge) / (2 x capacity): equivalent full cycles
+    - shifted_kwh = energy of the cycles that run elsewhere than observed
+    NaN where a ratio has no base (no PV, no battery).
+    """
+    tab = schedule.table
+    dt = day.dt_h
+    imp = tab[S.IMPORT].to_numpy()
+    exp = tab[S.EXPORT].to_numpy()
+    pv = float(tab[S.PV].sum())
+    curt = float(tab[S.PV_CURTAILED].sum())
+    consumption = float(tab[S.FIXED_LOAD].sum() + tab[S.APPLIANCES].sum() + tab[S.EV_CHARGE].sum())
+    cost = float(tab[S.COST].sum())
+    cap = cfg.battery.capacity_kwh if cfg.battery.enabled else 0.0
+    throughput = float(tab[S.BATTERY_CHARGE].sum() + tab[S.BATTERY_DISCHARGE].sum())
+    energy = {c.cycle_id: c for c in day.cycles}
+    shifted = sum(
+        float(energy[p.cycle_id].profile_kwh.sum())
+        for p in schedule.placements
+        if p.start_step != p.observed_start_step and p.cycle_id in energy
+    )
+    st = schedule.stats
+    nan = float("nan")
+    return {
+        "cost_eur": cost,
+        "cost_per_kwh_consumed_eur": _ratio(cost, consumption),
+        "import_kwh": float(imp.sum()),
+        "export_kwh": float(exp.sum()),
+        "consumption_kwh": consumption,
+        "pv_kwh": pv,
+        "pv_curtailed_kwh": curt,
+        "peak_import_kw": float(imp.max() / dt) if len(imp) else 0.0,
+        "self_consumption": _ratio(pv - curt - float(exp.sum()), pv),
+        "self_sufficiency": max(0.0, 1.0 - _ratio(float(imp.sum()), consumption))
+        if consumption > 0
+        else nan,
+        "battery_efc": _ratio(throughput, 2.0 * cap) if cap > 0 else nan,
+        "battery_throughput_kwh": throughput,
+        "ev_charged_kwh": float(tab[S.EV_CHARGE].sum()),
+        "ev_discharged_kwh": float(tab[S.EV_DISCHARGE].sum()),
+        "shifted_kwh": float(shifted),
+        "cycles_shifted": float(
+            sum(p.start_step != p.observed_start_step for p in schedule.placements)
+        ),
+        "n_cycles": float(len(schedule.placements)),
+        "solver_optimal": float(st.status in ("Optimal", "rule")),
+        "solver_objective": float(st.objective) if st.objective is not None else nan,
+        "solver_mip_gap": float(st.mip_gap) if st.mip_gap is not None else nan,
+        "build_seconds": float(st.build_s),
+        "solve_seconds": float(st.solve_s),
+        "solver_run_seconds": float(st.solver_run_s) if st.solver_run_s is not None else nan,
+        "n_variables": float(st.n_variables),
+        "n_constraints": float(st.n_constraints),
+        "n_binaries": float(st.n_binaries),
+    }
+
+
+def savings(baseline_cost: float, optimized_cost: float) -> tuple[float, float]:
+    """(EUR, % of the baseline cost); % is NaN when the baseline cost is ~0 or negative."""
+    eur = baseline_cost - optimized_cost
+    pct = 100.0 * eur / baseline_cost if baseline_cost > 1e-9 else float("nan")
+    return float(eur), float(pct)

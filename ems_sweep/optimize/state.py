@@ -1,0 +1,35 @@
+"""Storage energy carried over midnight from one day's schedule to the next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+from ems_sweep.optimize.schedule import BATTERY_ENERGY, EV_ENERGY, DaySchedule
+
+
+@dataclass(frozen=True)
+class StorageState:
+    """Stored energy (kWh) at the start of a day: what the previous day left behind."""
+
+    battery_kwh: float
+    ev_kwh: float
+
+
+def initial_state(cfg: DictConfig) -> StorageState:
+    """The run's first midnight: configured initial state of charge (0 for absent hardware)."""
+    battery = cfg.battery.soc_initial * cfg.battery.capacity_kwh if cfg.battery.enabled else 0.0
+    ev = cfg.ev.soc_initial * cfg.ev.capacity_kwh if cfg.ev.enabled else 0.0
+    return StorageState(battery_kwh=float(battery), ev_kwh=float(ev))
+
+
+def end_state(schedule: DaySchedule) -> StorageState:
+    """Energy at the end of the day's last step: the next day's start."""
+    table = schedule.table
+    if len(table) == 0:
+        return StorageState(schedule.battery_start_kwh, schedule.ev_start_kwh)
+    return StorageState(
+        battery_kwh=float(table[BATTERY_ENERGY].iloc[-1]),
+        ev_kwh=float(table[EV_ENERGY].iloc[-1]),
+    )
