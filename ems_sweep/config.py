@@ -107,6 +107,9 @@ class BuildingConfig:
     export_column: str | None = None
     ev_column: str | None = None
     price_column: str | None = None
+    # Files without a price column: use the built-in synthetic day-ahead price (explicit opt-in;
+    # otherwise such days are skipped as having no price).
+    synthetic_price: bool = False
     # A step belongs to a cycle when the device draws more than this many kW on average.
     cycle_threshold_kw: float = 0.05
     # Gaps up to this many hours are interpolated (and reported); longer gaps skip the day.

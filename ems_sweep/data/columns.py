@@ -1,0 +1,91 @@
+"""Which source column is which: the building config's mapping, defaulted from the building id.
+
+A building `id` such as `DE_KN_residential4` names its columns `<id>_<device>` (OPSD naming):
+devices in `shiftable` and `fixed` map to `<id>_<device>`, and PV, grid import, grid export and
+EV default to `<id>_pv`, `<id>_grid_import`, `<id>_grid_export`, `<id>_ev` when the file has them.
+The price defaults to the first column whose name contains `price`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+
+class ColumnError(KeyError):
+    """A building id or column that is not in the file; the message lists what exists."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    shiftable: dict[str, str]  # device -> column
+    fixed: dict[str, str]
+    pv: str | None
+    grid_import: str | None
+    grid_export: str | None
+    ev: str | None
+    price: str | None
+
+    def energy_columns(self) -> list[str]:
+        cols = [*self.shiftable.values(), *self.fixed.values()]
+        cols += [c for c in (self.pv, self.grid_import, self.grid_export, self.ev) if c]
+        return list(dict.fromkeys(cols))
+
+    def all_columns(self) -> list[str]:
+        return self.energy_columns() + ([self.price] if self.price else [])
+
+
+def building_ids(columns: list[str]) -> list[str]:
+    """Building ids in OPSD-style column names (`DE_KN_residential4_pv` -> `DE_KN_residential4`)."""
+    ids = set()
+    for c in columns:
+        parts = c.split("_")
+        if len(parts) >= 4 and len(parts[0]) == 2:
+            ids.add("_".join(parts[:3]))
+    return sorted(ids)
+
+
+def resolve_columns(bcfg: DictConfig, available: list[str], path: str) -> ColumnMap:
+    """The ColumnMap of building `bcfg` in a file with `available` columns."""
+    bid = str(bcfg.id)
+    prefix = f"{bid}_"
+    own = [c for c in available if c.startswith(prefix)]
+    if not own:
+        raise ColumnError(
+            f"building.id={bid!r} has no columns in {path} (looked for '{prefix}*'); "
+            f"building ids in the file: {building_ids(available) or available[:20]}"
+        )
+    devices = sorted(c[len(prefix) :] for c in own)
+
+    def device(name: str, key: str) -> str:
+        col = f"{prefix}{name}"
+        if col not in available:
+            raise ColumnError(
+                f"building.{key} lists {name!r}, but {path} has no column {col!r}; "
+                f"devices of {bid}: {devices}"
+            )
+        return col
+
+    def optional(explicit: str | None, key: str, default: str | None) -> str | None:
+        if explicit:
+            if explicit not in available:
+                raise ColumnError(
+                    f"building.{key}={explicit!r} is not a column of {path}; columns: {available}"
+                )
+            return explicit
+        return default if default in available else None
+
+    price_default = next((c for c in available if "price" in c.lower()), None)
+    return ColumnMap(
+        shiftable={d: device(d, "shiftable") for d in bcfg.shiftable},
+        fixed={d: device(d, "fixed") for d in bcfg.fixed},
+        pv=optional(bcfg.pv_column, "pv_column", f"{prefix}pv"),
+        grid_import=optional(bcfg.import_column, "import_column", f"{prefix}grid_import"),
+        grid_export=optional(bcfg.export_column, "export_column", f"{prefix}grid_export"),
+        ev=optional(bcfg.ev_column, "ev_column", f"{prefix}ev"),
+        price=optional(bcfg.price_column, "price_column", price_default),
+    )
