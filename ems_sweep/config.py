@@ -204,8 +204,11 @@ class TrackingConfig:
     experiment: str | None = None
     log_artifacts: bool = True
     log_model: bool = False
+    # MLflow's HTTP client (remote stores): request n waits backoff_factor * 2**(n-1) s before
+    # its retry, so 5 retries at factor 2 ride out an outage of about a minute.
     http_request_max_retries: int = 5
     http_request_timeout_s: int = 60
+    http_request_backoff_factor: int = 2
 
 
 @dataclass

@@ -77,6 +77,9 @@ def configure_http(tracking: dict[str, Any]) -> None:
         os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(retries)
     if timeout is not None:
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout)
+    backoff = tracking.get("http_request_backoff_factor")
+    if backoff is not None:
+        os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(backoff)
 
 
 def _is_locked(exc: BaseException) -> bool:
