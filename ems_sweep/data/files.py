@@ -150,13 +150,9 @@ def load_file_building(
     skipped = [q for q in quality.values() if q.skipped]
     if len(skipped) == len(days):
         reasons = "; ".join(f"{q.date}: {q.reason}" for q in skipped[:5])
-        hint = (
-            ""
-            if PRICE in native.columns
-            else (
-                " (set building.price_column to a price column, or building.synthetic_price=true)"
-            )
-        )
+        hint = ""
+        if any("price" in q.reason for q in skipped):
+            hint = " (point building.price_column at a price, or set building.synthetic_price=true)"
         raise DataError(
             f"no usable day in {start} .. {last} for building.id={b.id} in {path}: {reasons}{hint}"
         )
