@@ -14,45 +14,36 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from ems_sweep.optimize import schedule as S
+from ems_sweep.optimize.kpis import day_kpis
+from ems_sweep.optimize.schedule import DaySchedule
+
+MIN_BASE_EUR = 0.01  # below this baseline cost magnitude a percentage means nothing
 
 if TYPE_CHECKING:
     from ems_sweep.pipelines.days import DayRun
 
 
-def consumption_kwh(table: pd.DataFrame) -> float:
-    """Household consumption: fixed loads, appliances and EV charging (not battery charging)."""
-    total = table[S.FIXED_LOAD].sum() + table[S.APPLIANCES].sum()
-    if S.EV_CHARGE in table:
-        total += table[S.EV_CHARGE].sum()
-    return float(total)
-
-
-def _col(table: pd.DataFrame, name: str) -> float:
-    return float(table[name].sum()) if name in table else 0.0
-
-
-def schedule_figures(table: pd.DataFrame, cfg: DictConfig) -> dict[str, float]:
-    """A schedule's energy and money figures (kWh, EUR)."""
-    capacity = float(cfg.battery.capacity_kwh) if cfg.battery.enabled else 0.0
-    discharge = _col(table, S.BATTERY_DISCHARGE)
-    return {
-        "cost_eur": _col(table, S.COST),
-        "import_kwh": _col(table, S.IMPORT),
-        "export_kwh": _col(table, S.EXPORT),
-        "consumption_kwh": consumption_kwh(table),
-        "pv_kwh": _col(table, S.PV),
-        "pv_curtailed_kwh": _col(table, S.PV_CURTAILED),
-        "battery_discharge_kwh": discharge,
-        "battery_cycles": discharge / capacity if capacity > 0 else 0.0,
-        "ev_charging_kwh": _col(table, S.EV_CHARGE),
-    }
-
-
 def savings_pct(savings: float, baseline_cost: float) -> float:
-    """Savings in % of the baseline cost's magnitude (NaN when the baseline cost is 0)."""
-    if abs(baseline_cost) < 1e-9:
+    """Savings in % of the magnitude of the baseline's net cost (NaN below 1 cent).
+
+    Why the magnitude: a house with PV often has a negative net cost (it earns more from feed-in
+    than it pays); the optimizer's `savings` gives NaN there, which would blank every summer
+    job. With |baseline|, +20 % means the net bill moved by a fifth of its size in the house's
+    favour, for payers and earners alike.
+    """
+    if abs(baseline_cost) < MIN_BASE_EUR:
         return math.nan
     return 100.0 * savings / abs(baseline_cost)
+
+
+def consumption_cost(table: pd.DataFrame) -> float:
+    """What the household's consumption would cost at the import price without PV or storage.
+
+    A well-conditioned base for a savings %: always positive, and equal to the net cost for a
+    house without PV, where the net cost itself is a fine base.
+    """
+    load = table[S.FIXED_LOAD] + table[S.APPLIANCES] + table[S.EV_CHARGE]
+    return float((load * table[S.IMPORT_PRICE]).sum())
 
 
 def preference_figures(
@@ -91,50 +82,56 @@ def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | N
         "filled_steps": run.day.quality.filled_steps if run.day.quality else 0,
         "constraint_violations": len(run.violations),
     }
-    base = schedule_figures(run.baseline.table, cfg)
-    row.update({f"baseline_{k}": v for k, v in base.items()})
+    base = _prefixed("baseline", run.baseline, run, cfg)
+    row.update(base)
+    row["baseline_consumption_cost_eur"] = consumption_cost(run.baseline.table)
     if run.optimized is not None:
-        opt = schedule_figures(run.optimized.table, cfg)
         stats = run.optimized.stats
-        row.update({f"optimized_{k}": v for k, v in opt.items()})
-        row["savings_eur"] = base["cost_eur"] - opt["cost_eur"]
-        row["savings_pct"] = savings_pct(row["savings_eur"], base["cost_eur"])
+        row.update(_prefixed("optimized", run.optimized, run, cfg))
+        eur = base["baseline_cost_eur"] - row["optimized_cost_eur"]
+        row["savings_eur"], row["savings_pct"] = eur, savings_pct(eur, base["baseline_cost_eur"])
         row.update(
             {
                 "solver_status": stats.status,
                 "build_s": stats.build_s,
                 "solve_s": stats.solve_s,
-                "mip_gap": stats.mip_gap if stats.mip_gap is not None else math.nan,
                 "variables_count": stats.n_variables,
                 "constraints_count": stats.n_constraints,
-                "binaries_count": stats.n_binaries,
             }
         )
     else:
         row["solver_status"] = "failed"
     if run.reference is not None:
-        ref_cost = schedule_figures(run.reference.table, cfg)["cost_eur"]
-        row["no_prefs_cost_eur"] = ref_cost
-        row["no_prefs_savings_eur"] = base["cost_eur"] - ref_cost
-        row["no_prefs_savings_pct"] = savings_pct(row["no_prefs_savings_eur"], base["cost_eur"])
+        ref = day_kpis(run.reference, run.day, cfg)
+        eur = base["baseline_cost_eur"] - ref["cost_eur"]
+        row["no_prefs_cost_eur"] = ref["cost_eur"]
+        row["no_prefs_savings_eur"] = eur
+        row["no_prefs_savings_pct"] = savings_pct(eur, base["baseline_cost_eur"])
     row.update(preference_figures(run, preferences, float(cfg.pipeline.preference_threshold)))
-    row.update(_optimizer_kpis(run, cfg))
     return row
 
 
-def _optimizer_kpis(run: DayRun, cfg: DictConfig) -> dict[str, float]:
-    """The optimizer's own day_kpis, prefixed, for figures this module does not compute."""
-    from ems_sweep.optimize import day_kpis
+# Solver figures are reported once (solver_status, build_s, ...), not per schedule.
+_SOLVER_KEYS = {
+    "solver_optimal",
+    "solver_objective",
+    "solver_mip_gap",
+    "build_seconds",
+    "solve_seconds",
+    "solver_run_seconds",
+    "n_variables",
+    "n_constraints",
+    "n_binaries",
+}
 
-    out: dict[str, float] = {}
-    for prefix, sched in (("baseline", run.baseline), ("optimized", run.optimized)):
-        if sched is None:
-            continue
-        for key, value in day_kpis(sched, run.day, cfg).items():
-            name = f"{prefix}_{key}"
-            if isinstance(value, int | float | np.number) and name not in out:
-                out[name] = float(value)
-    return out
+
+def _prefixed(prefix: str, sched: DaySchedule, run: DayRun, cfg: DictConfig) -> dict[str, float]:
+    """The optimizer's day_kpis of one schedule, keys prefixed with the schedule kind."""
+    return {
+        f"{prefix}_{k}": v
+        for k, v in day_kpis(sched, run.day, cfg).items()
+        if k not in _SOLVER_KEYS or prefix == "optimized"
+    }
 
 
 def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
@@ -161,7 +158,10 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
             "mean_daily_cost": total_cost / n_ok,
             "savings_eur": savings,
             "savings_pct": savings_pct(savings, baseline_cost),
-            "avg_savings_pct": float(ok["savings_pct"].mean()),
+            "avg_savings_pct": float(ok["savings_pct"].mean()),  # NaN days left out
+            "savings_pct_of_consumption_cost": savings_pct(
+                savings, float(ok["baseline_consumption_cost_eur"].sum())
+            ),
             "cost_per_kwh": total_cost / consumption if consumption > 0 else math.nan,
             "baseline_cost_per_kwh": baseline_cost / consumption if consumption > 0 else math.nan,
             "optimization_time_seconds": float((ok["build_s"] + ok["solve_s"]).sum()),
@@ -171,8 +171,9 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
             "total_consumption_kwh": consumption,
             "total_import_kwh": float(ok["optimized_import_kwh"].sum()),
             "total_export_kwh": float(ok["optimized_export_kwh"].sum()),
-            "battery_cycles": float(ok["optimized_battery_cycles"].sum()),
-            "ev_charging_kwh": float(ok["optimized_ev_charging_kwh"].sum()),
+            "battery_cycles": float(ok["optimized_battery_efc"].fillna(0).sum()),
+            "ev_charging_kwh": float(ok["optimized_ev_charged_kwh"].sum()),
+            "pv_self_consumption": _share(ok, "optimized"),
             "optimization_success": float(
                 metrics["days_failed"] == 0 and metrics["constraint_violations"] == 0
             ),
@@ -190,11 +191,19 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
     return metrics
 
 
+def _share(ok: pd.DataFrame, prefix: str) -> float:
+    """PV self-consumption over the period: PV used on site / PV generated."""
+    pv = ok[f"{prefix}_pv_kwh"].sum()
+    used = pv - ok[f"{prefix}_pv_curtailed_kwh"].sum() - ok[f"{prefix}_export_kwh"].sum()
+    return float(used / pv) if pv > 1e-9 else math.nan
+
+
 SAVINGS_KEYS = (
     "total_cost",
     "savings_eur",
     "savings_pct",
     "avg_savings_pct",
+    "savings_pct_of_consumption_cost",
     "cost_per_kwh",
     "savings_eur_without_preferences",
     "savings_pct_without_preferences",

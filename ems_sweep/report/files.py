@@ -20,7 +20,7 @@ LEARNING_CURVE = "learning_curve.csv"
 
 def write_daily(job_dir: Path, daily: pd.DataFrame) -> Path:
     path = Path(job_dir) / DAILY
-    daily.to_csv(path, index=False, float_format="%.6g")
+    daily.to_csv(path, index=False, float_format="%.9g")
     return path
 
 
@@ -52,7 +52,7 @@ def write_schedules(job_dir: Path, frame: pd.DataFrame) -> Path:
 
 def write_frame(job_dir: Path, name: str, frame: pd.DataFrame) -> Path:
     path = Path(job_dir) / name
-    frame.to_csv(path, index=False, float_format="%.6g")
+    frame.to_csv(path, index=False, float_format="%.9g")
     return path
 
 

@@ -113,8 +113,8 @@ def schedule_plot(
     store.set_xlim(0, len(next(iter(shown.values())).table) * dt_h if shown else 24)
     store.set_xticks(np.arange(0, 25, 3))
     fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8)
-    fig.suptitle(f"Schedule {date} {subtitle}".strip())
-    fig.tight_layout(rect=(0, 0, 0.84, 0.97))
+    fig.suptitle(f"Schedule {date} {subtitle}".strip(), y=0.985)
+    fig.subplots_adjust(left=0.07, right=0.8, top=0.9, bottom=0.07, hspace=0.4)
     fig.savefig(path)
     return path
 
@@ -146,7 +146,7 @@ def daily_cost_plot(path: Path, daily: pd.DataFrame, title: str) -> Path:
     ax.set_xlabel("day (MM-DD)")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=0.22)
     fig.savefig(path)
     return path
 
@@ -167,7 +167,7 @@ def preferences_plot(path: Path, prefs: pd.DataFrame, threshold: float) -> Path:
         ax.legend(fontsize=8, loc="upper left")
     axes[-1].set_xlabel("start hour (local time)")
     axes[-1].set_xticks(range(0, 24, 2))
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08, right=0.97, top=0.93, bottom=0.1, hspace=0.35)
     fig.savefig(path)
     return path
 
@@ -199,6 +199,6 @@ def learning_curve_plot(path: Path, curve: pd.DataFrame, threshold: float) -> Pa
     ax_prior.set_ylabel("JS(posterior, prior) (bits)")
     ax_prior.set_xlabel("training day")
     ax_prior.set_title("Distance of the learned distribution from the prior")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.94, bottom=0.09, hspace=0.3)
     fig.savefig(path)
     return path

@@ -15,6 +15,7 @@ MAIN_FIGURES = [
     ("savings_pct", "savings over the period", "%"),
     ("savings_eur", "savings", "EUR"),
     ("avg_savings_pct", "mean of daily savings", "%"),
+    ("savings_pct_of_consumption_cost", "savings / consumption valued at import price", "%"),
     ("baseline_cost", "baseline cost", "EUR"),
     ("total_cost", "optimized cost", "EUR"),
     ("cost_per_kwh", "optimized cost per kWh consumed", "EUR/kWh"),
@@ -85,7 +86,9 @@ def write_report(
         f"{cfg.n_days} day(s) from {cfg.start_date} at {cfg.resolution_min} min, "
         f"{', '.join(hw)}, tariff {cfg.tariff.kind.value}, solver {cfg.solver.name.value}. "
         "Savings are against the baseline (what happened) of the same days; the savings % of the "
-        "period is the sum of savings over the sum of baseline costs.",
+        "period is the sum of savings over the magnitude of the summed baseline costs; with PV "
+        "that net cost can be near zero or negative, so compare the savings in EUR and the "
+        "savings relative to the consumption valued at the import price.",
         "",
         "## Job figures",
         "",
