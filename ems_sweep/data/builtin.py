@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.data.model import OBSERVED_EV, PRICE, PV, Cycle, EVTrip, device_column
 from ems_sweep.data.prices import hourly_prices
@@ -44,6 +45,13 @@ class GeneratedBuilding:
     frame: pd.DataFrame  # 15-min local index; CONSUMPTION, device columns, PV, PRICE[, OBSERVED_EV]
     cycles: list[Cycle]  # ground truth appliance runs (15-min profiles), all devices with a profile
     ev_trips: list[EVTrip]
+
+
+def _plain(gen: DictConfig) -> SimpleNamespace:
+    """Generator parameters as plain Python values (OmegaConf access is slow in inner loops)."""
+    values = OmegaConf.to_container(gen, resolve=True) if isinstance(gen, DictConfig) else gen
+    apps = {k: SimpleNamespace(**v) for k, v in values.get("appliances", {}).items()}
+    return SimpleNamespace(**{**values, "appliances": apps})
 
 
 def _key(name: str) -> int:
@@ -192,7 +200,7 @@ def generate(
     bcfg: DictConfig, seed: int, first_day: dt.date, end_day: dt.date
 ) -> GeneratedBuilding:
     """Generate local days first_day .. end_day - 1 of built-in building `bcfg` at 15 min."""
-    gen, name, tz = bcfg.generator, str(bcfg.id), str(bcfg.timezone)
+    gen, name, tz = _plain(bcfg.generator), str(bcfg.id), str(bcfg.timezone)
     days = [first_day + dt.timedelta(days=k) for k in range((end_day - first_day).days)]
     day_idx = [day_index(d, tz) for d in days]
     index = day_idx[0].append(day_idx[1:]) if len(day_idx) > 1 else day_idx[0]

@@ -138,6 +138,11 @@ def _read_opsd_cached(
     values = df[list(columns)].apply(pd.to_numeric, errors="coerce").astype(float)
     values.index = index
     values = values[~values.index.duplicated()].sort_index()
+    if len(values) > 1:  # difference on the regular grid, so a missing reading leaves a gap
+        step = pd.Series(values.index[1:] - values.index[:-1]).median()
+        grid = pd.date_range(values.index[0], values.index[-1], freq=step)
+        if len(grid) >= len(values) and values.index.isin(grid).all():
+            values = values.reindex(grid)
     for col in cumulative:
         # Meters count up in absolute value (OPSD writes generation and export negative), so the
         # interval energy is the growth of |reading|; the result is a non-negative magnitude.

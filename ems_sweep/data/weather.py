@@ -57,9 +57,9 @@ def day_weather(seed: int, day: dt.date) -> DayWeather:
     if u < p_clear:
         kind, clearness = "clear", 0.9 + 0.08 * own[1]
     elif u > 1 - p_overcast:
-        kind, clearness = "overcast", 0.08 + 0.12 * own[1]
+        kind, clearness = "overcast", 0.1 + 0.15 * own[1]
     else:
-        kind, clearness = "cloudy", 0.3 + (0.3 + 0.15 * s) * own[1]
+        kind, clearness = "cloudy", 0.35 + (0.35 + 0.15 * s) * own[1]
     anomaly = 3.0 * own[2] + (2.0 if kind == "clear" and s > 0.5 else 0.0)
     anomaly -= 2.0 if kind == "clear" and s < 0.3 else 0.0  # clear winter nights are cold
     temperature = 0.5 + 18.5 * s + anomaly
