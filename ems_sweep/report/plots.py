@@ -58,18 +58,6 @@ def _flows_panel(ax, table: pd.DataFrame, dt_h: float, devices: Sequence[str], t
     ax.set_ylabel("power (kW)")
     cost = float(table[S.COST].sum()) if S.COST in table else float("nan")
     ax.set_title(f"{title}: cost {cost:.2f} EUR")
-    price_ax = ax.twinx()
-    if S.IMPORT_PRICE in table:
-        price_ax.stairs(
-            table[S.IMPORT_PRICE].to_numpy(float),
-            edges,
-            color="black",
-            linestyle=":",
-            label="import price",
-        )
-    price_ax.set_ylabel("import price (EUR/kWh)")
-    price_ax.set_ylim(bottom=0)
-    return price_ax
 
 
 def schedule_plot(
@@ -86,11 +74,21 @@ def schedule_plot(
     axes = fig.subplots(len(shown) + 1, 1, sharex=True)
     handles: dict[str, object] = {}
     for ax, (kind, sched) in zip(axes, shown.items(), strict=False):
-        price_ax = _flows_panel(ax, sched.table, dt_h, devices, kind)
-        for a in (ax, price_ax):
-            for h, label in zip(*a.get_legend_handles_labels(), strict=True):
-                handles.setdefault(label, h)
+        _flows_panel(ax, sched.table, dt_h, devices, kind)
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
     store = axes[-1]
+    # The import price is the tariff's, the same for every schedule: drawn once, under them.
+    first = next(iter(shown.values()), None)
+    if first is not None and S.IMPORT_PRICE in first.table:
+        price = first.table[S.IMPORT_PRICE].to_numpy(float)
+        price_ax = store.twinx()
+        edges = np.arange(len(price) + 1) * dt_h
+        price_ax.stairs(price, edges, color="black", linestyle=":", label="import price")
+        price_ax.set_ylabel("import price (EUR/kWh)")
+        spread = max(float(price.max() - price.min()), 0.01)
+        price_ax.set_ylim(price.min() - 0.1 * spread, price.max() + 0.6 * spread)
+        handles["import price (lower panel)"] = price_ax.get_legend_handles_labels()[0][0]
     styles = ["--", "-", "-."]
     for i, (kind, sched) in enumerate(shown.items()):
         t = sched.table
@@ -107,9 +105,9 @@ def schedule_plot(
             store.plot(x, y, linestyle=styles[i % 3], color=color, label=f"{name} energy, {kind}")
     store.set_ylabel("stored energy (kWh)")
     store.set_xlabel("hour of the day (local time)")
-    store.set_title("Battery and EV stored energy (end of step)")
-    if store.get_legend_handles_labels()[0]:
-        store.legend(loc="upper left", fontsize=8)
+    store.set_title("Battery and EV stored energy (end of step), import price")
+    for h, label in zip(*store.get_legend_handles_labels(), strict=True):
+        handles[label] = h
     store.set_xlim(0, len(next(iter(shown.values())).table) * dt_h if shown else 24)
     store.set_xticks(np.arange(0, 25, 3))
     fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8)
