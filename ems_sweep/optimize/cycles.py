@@ -10,14 +10,20 @@ start (what the user actually did is always allowed; it also keeps every day fea
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.config import Mode, PreferenceMode
 from ems_sweep.data.model import DayCycle, DayData
 
 BASELINE = "baseline"
+
+
+def plain(node: DictConfig) -> SimpleNamespace:
+    """A config section as plain attributes: OmegaConf access is too slow inside step loops."""
+    return SimpleNamespace(**OmegaConf.to_container(node, resolve=True, enum_to_str=True))
 
 
 def mode_name(cfg: DictConfig) -> str:

@@ -36,8 +36,10 @@ class EVRequirement:
     why: str
 
 
-def _step_ends(day: DayData) -> pd.DatetimeIndex:
-    return day.index + pd.Timedelta(hours=day.dt_h)
+def _bounds_ns(day: DayData) -> tuple[np.ndarray, np.ndarray]:
+    """Step starts and ends as int64 ns since the epoch (fast to compare, tz-free)."""
+    starts = np.asarray(day.index.asi8)
+    return starts, starts + int(round(day.dt_h * 3600e9))
 
 
 def plugged_mask(day: DayData, cfg: DictConfig) -> np.ndarray:
@@ -45,19 +47,20 @@ def plugged_mask(day: DayData, cfg: DictConfig) -> np.ndarray:
     n = day.n_steps
     if not cfg.ev.enabled:
         return np.zeros(n, dtype=bool)
-    starts, ends = day.index, _step_ends(day)
+    starts, ends = _bounds_ns(day)
     home = np.ones(n, dtype=bool)
     for trip in day.ev_trips:
-        away = (ends > trip.departure) & (starts < trip.arrival)
-        home &= ~np.asarray(away)
+        home &= ~((ends > trip.departure.value) & (starts < trip.arrival.value))
     return home
 
 
 def departure_step(day: DayData, departure: pd.Timestamp) -> int | None:
     """Index of the step in which the car leaves, or None when it leaves outside this day."""
-    if departure < day.index[0] or departure >= _step_ends(day)[-1]:
+    starts, ends = _bounds_ns(day)
+    dep = departure.value
+    if dep < starts[0] or dep >= ends[-1]:
         return None
-    return int(day.index.searchsorted(departure, side="right") - 1)
+    return int(np.searchsorted(starts, dep, side="right") - 1)
 
 
 def trip_deductions(day: DayData, cfg: DictConfig) -> np.ndarray:

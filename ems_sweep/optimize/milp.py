@@ -29,6 +29,7 @@ from ems_sweep.optimize.cycles import (
     allowed_starts,
     cycle_profile,
     forbidden_start_hours,
+    plain,
     start_penalties,
 )
 from ems_sweep.optimize.schedule import CyclePlacement
@@ -89,13 +90,15 @@ def build_model(
     started = time.perf_counter()
     n, dt = day.n_steps, day.dt_h
     imp_price, exp_price = prices
-    b, e = cfg.battery, cfg.ev
+    b, e = plain(cfg.battery), plain(cfg.ev)
+    lim_imp = float(cfg.building.grid_import_limit_kw)
+    lim_exp = float(cfg.building.grid_export_limit_kw)
     pv = np.asarray(day.pv_kwh, dtype=float)
     fixed = np.asarray(day.fixed_load_kwh, dtype=float)
     prob = pulp.LpProblem(f"ems_{day.date}", pulp.LpMinimize)
 
-    imp = _vars(prob, "imp", n, cfg.building.grid_import_limit_kw * dt)
-    exp = _vars(prob, "exp", n, cfg.building.grid_export_limit_kw * dt)
+    imp = _vars(prob, "imp", n, lim_imp * dt)
+    exp = _vars(prob, "exp", n, lim_exp * dt)
     curt = _vars(prob, "curt", n, pv)
     bat_on = bool(b.enabled and b.capacity_kwh > 0)
     zeros = [0.0] * n
@@ -223,8 +226,8 @@ def build_model(
     for t in np.nonzero(imp_price <= exp_price)[0]:
         g = prob.add_variable(f"yg_{t}", 0, 1, cat=pulp.LpBinary)
         n_bin += 1
-        big_i = cfg.building.grid_import_limit_kw * dt
-        big_e = cfg.building.grid_export_limit_kw * dt
+        big_i = lim_imp * dt
+        big_e = lim_exp * dt
         _add(prob, _terms((imp[t], 1.0)) + [(g, -big_i)], pulp.LpConstraintLE, 0.0)
         _add(prob, _terms((exp[t], 1.0)) + [(g, big_e)], pulp.LpConstraintLE, big_e)
 
