@@ -120,7 +120,7 @@ def schedule_plot(
 def daily_cost_plot(path: Path, daily: pd.DataFrame, title: str) -> Path:
     """Bars of baseline vs optimized cost per day; failed days marked."""
     n = len(daily)
-    fig = Figure(figsize=(max(7, 0.45 * n + 3), 4.2), dpi=DPI)
+    fig = Figure(figsize=(min(14, max(7, 0.45 * n + 3)), 4.2), dpi=DPI)
     ax = fig.subplots()
     x = np.arange(n)
     series = [("baseline", "baseline_cost_eur", "#8c8c8c")]
