@@ -34,9 +34,9 @@ def hourly_prices(seed: int, day: dt.date, weather: DayWeather, summerness: floa
     weekend = day.weekday() >= 5
     level = 0.031 + 0.006 * (1.0 - summerness) + 0.005 * rng.standard_normal()
     level *= 0.82 if weekend else 1.0
-    solar = 0.017 * weather.clearness * (0.4 + summerness) * (1.5 if weekend else 1.0)
+    solar = 0.02 * weather.clearness * (0.4 + summerness) * (1.5 if weekend else 1.0)
     prices = level * _SHAPE - solar * _SOLAR_DIP
     if rng.uniform() < 0.03:  # a windy night with more supply than demand
         prices[1:6] -= 0.03 + 0.02 * rng.uniform()
-    prices = prices + 0.003 * rng.standard_normal(24)
+    prices = prices + 0.004 * rng.standard_normal(24)
     return np.round(prices, 5)
