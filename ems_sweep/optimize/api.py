@@ -10,7 +10,7 @@ from ems_sweep.data.model import DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import milp
 from ems_sweep.optimize.baseline import decentralized_day
-from ems_sweep.optimize.cycles import mode_name
+from ems_sweep.optimize.cycles import fast_cfg, mode_name
 from ems_sweep.optimize.schedule import DaySchedule, SolverStats
 from ems_sweep.optimize.solver import solve
 from ems_sweep.optimize.state import StorageState
@@ -59,6 +59,7 @@ def optimize_day(
     Costs in the table never include the learned-preference penalty (it lives only in the
     objective, which SolverStats.objective reports).
     """
+    cfg = fast_cfg(cfg)
     mode = mode_name(cfg)
     if mode not in MODES:
         raise ValueError(f"mode.name={mode!r}; allowed: {', '.join(MODES)}")

@@ -19,6 +19,7 @@ from ems_sweep.optimize.cycles import (
     BASELINE,
     allowed_starts,
     cycle_profile,
+    fast_cfg,
     forbidden_start_hours,
     start_penalties,
 )
@@ -75,6 +76,7 @@ def rule_schedule(
 
 def baseline_day(day: DayData, cfg: DictConfig, state: StorageState) -> DaySchedule:
     """Cycles at their observed times, EV charging on arrival, battery self-consumption."""
+    cfg = fast_cfg(cfg)
     placements = [
         CyclePlacement(c.cycle_id, c.device, c.observed_start_step, c.observed_start_step)
         for c in day.cycles
@@ -89,6 +91,7 @@ def decentralized_day(
     preferences: dict[str, np.ndarray] | None = None,
 ) -> DaySchedule:
     """Each appliance picks its cheapest allowed start against the import price alone."""
+    cfg = fast_cfg(cfg)
     prices = tariff_prices(day, cfg)
     imp_price = prices[0]
     forbidden = forbidden_start_hours(preferences, cfg)

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import BASELINE, cycle_profile, devices, start_window
+from ems_sweep.optimize.cycles import BASELINE, cycle_profile, devices, fast_cfg, start_window
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.tariffs import tariff_prices
 
@@ -75,6 +75,7 @@ def check_schedule(
     forbidden_starts: dict[str, set[int]] | None = None,
 ) -> list[Violation]:
     """Every broken rule of the schedule (empty list: valid). See module docstring for kinds."""
+    cfg = fast_cfg(cfg)
     c = _Collector()
     tab = schedule.table
     n, dt = day.n_steps, day.dt_h

@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
+from ems_sweep.optimize.cycles import fast_cfg
 from ems_sweep.optimize.schedule import DaySchedule
 
 
@@ -24,6 +25,7 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
     - shifted_kwh = energy of the cycles that run elsewhere than observed
     NaN where a ratio has no base (no PV, no battery).
     """
+    cfg = fast_cfg(cfg)
     tab = schedule.table
     dt = day.dt_h
     imp = tab[S.IMPORT].to_numpy()

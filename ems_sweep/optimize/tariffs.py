@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 
 from ems_sweep.config import TariffKind
 from ems_sweep.data.model import DayData
+from ems_sweep.optimize.cycles import fast_cfg
 
 
 def _kind(cfg: DictConfig) -> str:
@@ -20,6 +21,7 @@ def tariff_prices(day: DayData, cfg: DictConfig) -> tuple[np.ndarray, np.ndarray
     dynamic: (day-ahead + network fee + levies) x (1 + VAT); flat: one price; tou: peak price in
     the local hours listed in tariff.peak_hours, off-peak otherwise. Export: the fixed feed-in rate.
     """
+    cfg = fast_cfg(cfg)
     t = cfg.tariff
     n = day.n_steps
     kind = _kind(cfg)
