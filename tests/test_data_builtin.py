@@ -127,3 +127,43 @@ def test_ev_trips_only_when_ev_enabled():
         assert trip.departure < trip.arrival and 0 < trip.energy_kwh < 60
     day = on.day(dt.date(2016, 6, 1))
     assert all(t.departure.date() == day.date or t.arrival.date() == day.date for t in day.ev_trips)
+
+
+def test_price_shape_over_a_year():
+    from ems_sweep.data.prices import hourly_prices
+    from ems_sweep.data.weather import _summerness, day_weather
+
+    days = [dt.date(2016, 1, 1) + dt.timedelta(days=k) for k in range(366)]
+    prices = np.array([hourly_prices(42, d, day_weather(42, d), _summerness(d)) for d in days])
+    weekend = np.array([d.weekday() >= 5 for d in days])
+    weekday_mean = prices[~weekend].mean(axis=0)
+    assert weekday_mean[8] > weekday_mean[3] and weekday_mean[19] > weekday_mean[13]  # peaks
+    assert weekday_mean[13] < weekday_mean[9]  # midday dip
+    assert prices[weekend].mean() < prices[~weekend].mean()
+    negative = (prices < 0).mean()
+    assert 0.003 < negative < 0.05  # occasional negative hours
+    assert 0.02 < prices.mean() < 0.045  # EUR/kWh, 2015-2017 wholesale level
+
+
+def test_generator_next_to_real_residential4(cossmic_dir):
+    """The built-in res4 against the real CoSSMic residential4 in June 2016 (daily means)."""
+    path = cossmic_dir / "DE_KN_residential4_60min.csv.gz"
+    real = load_building(make_cfg("building=cossmic_res4", f"building.path={path}", "n_days=30"))
+    made = load_building(make_cfg("building=res4", "n_days=30"))
+
+    def figures(data):
+        f = data.frame
+        load = f[FIXED_LOAD] + sum(f[device_column(d)] for d in data.shiftable_devices)
+        return {
+            "load": load.sum() / 30,
+            "pv": f[PV].sum() / 30,
+            "cycles": len(data.cycles) / 30,
+            "ev": f[OBSERVED_EV].sum() / 30,
+            "price": f[PRICE].mean(),
+        }
+
+    r, m = figures(real), figures(made)
+    for key in ("load", "cycles", "ev"):
+        assert 0.5 < m[key] / r[key] < 2.0, (key, m[key], r[key])
+    assert 0.7 < m["pv"] / r["pv"] < 1.3
+    assert abs(m["price"] - r["price"]) < 0.015

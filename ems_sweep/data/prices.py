@@ -26,17 +26,19 @@ _SHAPE = (
     + 0.65 * np.exp(-0.5 * ((_HOURS - 19.0) / 1.6) ** 2)
 )
 _SOLAR_DIP = np.exp(-0.5 * ((_HOURS - 13.0) / 2.2) ** 2)
+_NIGHT = np.array([0.6, 0.9, 1.0, 1.0, 1.0, 0.8, 0.5])
 
 
 def hourly_prices(seed: int, day: dt.date, weather: DayWeather, summerness: float) -> np.ndarray:
     """24 prices (EUR/kWh) by local hour (on DST days a repeated hour repeats its price)."""
     rng = np.random.default_rng([seed, PRICE_STREAM, day.toordinal()])
     weekend = day.weekday() >= 5
-    level = 0.031 + 0.006 * (1.0 - summerness) + 0.005 * rng.standard_normal()
-    level *= 0.82 if weekend else 1.0
-    solar = 0.02 * weather.clearness * (0.4 + summerness) * (1.5 if weekend else 1.0)
+    wind = rng.standard_normal()  # windy days are cheap all day, and can go negative at night
+    level = 0.031 + 0.006 * (1.0 - summerness) - 0.006 * wind + 0.003 * rng.standard_normal()
+    level = max(level, 0.008) * (0.78 if weekend else 1.0)
+    solar = 0.018 * weather.clearness * (0.3 + summerness) * (2.0 if weekend else 1.0)
     prices = level * _SHAPE - solar * _SOLAR_DIP
-    if rng.uniform() < 0.03:  # a windy night with more supply than demand
-        prices[1:6] -= 0.03 + 0.02 * rng.uniform()
-    prices = prices + 0.004 * rng.standard_normal(24)
+    if wind > 1.4:  # more wind than demand in the night hours
+        prices[0:7] -= 0.012 * (wind - 1.0) * _NIGHT
+    prices = prices + 0.005 * rng.standard_normal(24)
     return np.round(prices, 5)
