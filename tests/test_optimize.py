@@ -290,3 +290,52 @@ def test_bad_input_is_rejected_before_solving():
     cfg = battery_cfg()
     with pytest.raises(ValueError, match="start battery energy"):
         optimize_day(make_day([0.3] * 24), cfg, StorageState(50.0, 0.0))
+
+
+def test_dst_day_has_23_local_hours():
+    index = pd.date_range(pd.Timestamp("2016-03-27", tz=TZ), periods=23, freq="h")
+    assert index[-1].hour == 23  # 02:00 does not exist that day
+    prices = np.full(23, 0.3)
+    prices[12:15] = 0.1
+    day = DayData(
+        date=dt.date(2016, 3, 27),
+        index=index,
+        dt_h=1.0,
+        fixed_load_kwh=np.full(23, 0.2),
+        pv_kwh=np.zeros(23),
+        day_ahead_eur_per_kwh=prices,
+        cycles=[dishwasher(17)],
+    )
+    cfg = battery_cfg()
+    opt = optimize_day(day, cfg, initial_state(cfg))
+    assert opt.placements[0].start_step == 12  # step 12 is 13:00 local on this day
+    assert check_schedule(opt, day, cfg) == []
+    imp, _ = tariff_prices(day, make_cfg(**{"tariff.kind": "tou"}))
+    assert imp[6] == pytest.approx(0.38) and imp[5] == pytest.approx(0.24)  # 07:00 vs 06:00
+
+
+def test_import_limit_that_cannot_hold_is_a_clear_infeasibility():
+    day = make_day([0.3] * 24, load=2.0)
+    cfg = make_cfg(**{"building.grid_import_limit_kw": 1.5})
+    with pytest.raises(InfeasibleDayError, match="grid_import_limit_kw=1.5"):
+        optimize_day(day, cfg, initial_state(cfg))
+
+
+def test_solver_status_reads_the_solution_status():
+    import pulp
+
+    from ems_sweep.optimize.solver import _cbc_gap, _status
+
+    class Fake:
+        def __init__(self, status: int, sol_status: int) -> None:
+            self.status, self.sol_status = status, sol_status
+
+    # PuLP reports status Optimal at a time limit with an incumbent; sol_status tells
+    assert _status(Fake(pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible)) == "TimeLimit"
+    assert _status(Fake(pulp.LpStatusOptimal, pulp.LpSolutionOptimal)) == "Optimal"
+    assert _status(Fake(pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible)) == "Infeasible"
+    assert _status(Fake(pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound)) == "NotSolved"
+    assert _cbc_gap("Cbc0001I Search completed - best objective 1.5", 1.5) == 0.0
+    assert _cbc_gap("Cbc0011I Exiting as integer gap of 0.02 less than 0.1", 2.0) == 0.01
+    log = "Cbc0005I Partial search - best objective 2 (best possible 1.5), took 9 iterations"
+    assert _cbc_gap(log, 2.0) == pytest.approx(0.25)
