@@ -51,6 +51,11 @@ def _command_line() -> str:
     return " ".join([name, *sys.argv[1:]])
 
 
+def _is_multirun(config: DictConfig) -> bool:
+    mode = OmegaConf.select(config, "hydra.mode")
+    return getattr(mode, "name", str(mode)) == RunMode.MULTIRUN.name
+
+
 def _enabled(config: DictConfig) -> bool:
     return bool(_tracking(config).get("enabled", False))
 
@@ -83,7 +88,8 @@ class MlflowTrackingCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = list(config.hydra.overrides.task)
         keys = swept_keys(overrides)
-        pipelines = swept_values(overrides, "pipeline") or [config.pipeline.name.value]
+        name = OmegaConf.select(config, "pipeline.name")
+        pipelines = swept_values(overrides, "pipeline") or [getattr(name, "value", str(name))]
         experiments = sorted({experiment_name(tracking, p) for p in pipelines})
         commit = git_commit()
         data: dict[str, Any] = {
@@ -187,11 +193,11 @@ class MlflowTrackingCallback(Callback):
         if isinstance(raised, BaseException) and not (job_dir / ERROR_FILE).exists():
             text = "".join(traceback.format_exception(raised))
             (job_dir / ERROR_FILE).write_text(text)
+        # The marker (mlflow_run.json) is written after logging, so it is not an artifact.
         marker: dict[str, Any] = {"start_time_ms": self._job_start_ms or end_ms,
-                                  "end_time_ms": end_ms, "status": "pending"}  # fmt: skip
-        write_marker(job_dir, **marker)
+                                  "end_time_ms": end_ms}  # fmt: skip
         try:
-            run_id, name = self._log_job(config, job_dir, raised)
+            run_id, name = self._log_job(config, job_dir, raised, marker)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             target = find_sweep_dir(job_dir) or job_dir
@@ -202,16 +208,20 @@ class MlflowTrackingCallback(Callback):
                 error,
                 SYNC_HINT.format(target),
             )
-            write_marker(job_dir, status="pending", error=error,
+            write_marker(job_dir, **marker, status="pending", error=error,
                          tracking_seconds=time.perf_counter() - entered)  # fmt: skip
             return
         seconds = time.perf_counter() - entered
-        write_marker(job_dir, status="logged", run_id=run_id, run_name=name, error=None,
-                     tracking_seconds=seconds)  # fmt: skip
+        write_marker(job_dir, **marker, status="logged", run_id=run_id, run_name=name,
+                     error=None, tracking_seconds=seconds)  # fmt: skip
         log.info("MLflow run %s (%s) logged in %.2fs", run_id, name, seconds)
 
     def _log_job(
-        self, config: DictConfig, job_dir: Path, raised: BaseException | None
+        self,
+        config: DictConfig,
+        job_dir: Path,
+        raised: BaseException | None,
+        times: dict[str, int],
     ) -> tuple[str, str]:
         tracking = _tracking(config)
         cwd = Path(config.hydra.runtime.cwd)
@@ -219,7 +229,7 @@ class MlflowTrackingCallback(Callback):
         sweep: dict[str, Any] = {}
         keys: list[str] = []
         extra: dict[str, str] = {}
-        if config.hydra.mode == RunMode.MULTIRUN:
+        if _is_multirun(config):
             sweep_dir = find_sweep_dir(job_dir)
             sweep = read_sweep_file(sweep_dir) if sweep_dir else {}
             if sweep.get("error"):
@@ -228,6 +238,8 @@ class MlflowTrackingCallback(Callback):
             if sweep.get("git_commit"):
                 extra["git_commit"] = sweep["git_commit"]
         record = build_record(job_dir, keys, raised if isinstance(raised, BaseException) else None)
+        record.start_time_ms = times["start_time_ms"]
+        record.end_time_ms = times["end_time_ms"]
         from ems_sweep.tracking.logger import git_commit, log_job
         from ems_sweep.tracking.store import (
             Store,
@@ -238,14 +250,14 @@ class MlflowTrackingCallback(Callback):
 
         configure_http(tracking)
         experiment = experiment_name(tracking, record.pipeline)
-        if config.hydra.mode == RunMode.MULTIRUN:
+        if _is_multirun(config):
             parent_id = sweep.get("parents", {}).get(experiment)
             if parent_id is None:
                 log.warning("No parent run for experiment %s in the sweep file", experiment)
         elif (commit := git_commit()) is not None:
             extra["git_commit"] = commit
         store = resolve_store(tracking, cwd)
-        if config.hydra.mode == RunMode.MULTIRUN and sweep.get("uri"):
+        if _is_multirun(config) and sweep.get("uri"):
             store = Store(sweep["uri"], sweep.get("artifact_root"))  # the parent's store
         run_id = log_job(
             record,

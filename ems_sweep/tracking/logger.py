@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ems_sweep.tracking.record import JobRecord
+from ems_sweep.tracking.record import JOB_MARKER, JobRecord
 from ems_sweep.tracking.store import Store, client, ensure_experiment, retry
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,12 @@ def _log_files(c: Any, run_id: str, record: JobRecord) -> None:
 
     from omegaconf import OmegaConf
 
-    for path in record.artifacts:
+    if not (record.job_dir / JOB_MARKER).exists():  # one call for the whole dir
+        c.log_artifacts(run_id, str(record.job_dir))
+        paths: list[Path] = []
+    else:
+        paths = record.artifacts
+    for path in paths:
         if path.is_dir():
             c.log_artifacts(run_id, str(path), artifact_path=path.name)
         elif path.is_file():

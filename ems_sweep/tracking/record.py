@@ -170,8 +170,9 @@ def read_daily(job_dir: Path) -> tuple[list[StepMetric], dict[str, float]]:
 def read_learning_curve(job_dir: Path) -> list[StepMetric]:
     """learning_curve.csv -> `learning/[<device>_]<column>` step metrics.
 
-    Accepts a long table (a `device` column) or a wide one; the step is the `step` (or `day`)
-    column, else the row number within the device; a `date` column gives the timestamp.
+    Accepts a long table (a `device` column) or a wide one; the step is the `step` (or `day`,
+    or 1-based `day_index`) column, else the row number within the device; `date` gives the
+    timestamp.
     """
     import pandas as pd
 
@@ -179,7 +180,7 @@ def read_learning_curve(job_dir: Path) -> list[StepMetric]:
     if not path.exists():
         return []
     frame = pd.read_csv(path)
-    skip = {"device", "step", "day", "date"}
+    skip = {"device", "step", "day", "day_index", "date"}
     numeric = [
         c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])
     ]
@@ -187,7 +188,10 @@ def read_learning_curve(job_dir: Path) -> list[StepMetric]:
     steps: list[StepMetric] = []
     for device, part in groups:
         for i, row in enumerate(part.to_dict("records")):
-            step = int(row.get("step", row.get("day", i)))
+            if "step" in row or "day" in row:
+                step = int(row.get("step", row.get("day", i)))
+            else:  # the pipelines' 1-based day_index (step 0 = first training day)
+                step = int(row["day_index"]) - 1 if "day_index" in row else i
             ts = _day_ms(row["date"]) if "date" in row and isinstance(row["date"], str) else 0
             for col in numeric:
                 value = float(row[col])
