@@ -339,3 +339,22 @@ def test_solver_status_reads_the_solution_status():
     assert _cbc_gap("Cbc0011I Exiting as integer gap of 0.02 less than 0.1", 2.0) == 0.01
     log = "Cbc0005I Partial search - best objective 2 (best possible 1.5), took 9 iterations"
     assert _cbc_gap(log, 2.0) == pytest.approx(0.25)
+
+
+def test_decentralized_honours_restrict_and_penalize():
+    prices = [0.30] * 24
+    prices[14] = prices[15] = prices[16] = 0.10
+    day = make_day(prices, cycles=[dishwasher(19)])
+    probs = np.full(24, 0.05)
+    probs[14] = probs[15] = 0.0
+    for pm in ("restrict", "penalize"):
+        cfg = make_cfg(
+            **{
+                "mode.name": "decentralized",
+                "pipeline.preference_mode": pm,
+                "pipeline.penalty_eur_per_unlikely_start": 1.0,
+            }
+        )
+        sched = optimize_day(day, cfg, initial_state(cfg), {"dishwasher": probs})
+        assert sched.placements[0].start_step not in (14, 15)
+        assert check_schedule(sched, day, cfg, {"dishwasher": {14, 15}}) == []
