@@ -16,6 +16,7 @@ from pathlib import Path
 from ems_sweep.report.sweep_analysis import DEFAULT_METRIC, Comparison, compare_runs, csv_frame
 from ems_sweep.report.sweep_store import (
     LATEST_SWEEP,
+    TAG_SWEEP_DIR,
     CompareError,
     Sweep,
     check_store_exists,
@@ -114,8 +115,9 @@ def log_to_parent(uri: str, sweep: Sweep, files: CompareFiles) -> None:
     if sweep.run_id is None:
         raise CompareError("--log-to-parent needs one sweep (not --sweep all): it has no parent")
     client = client_for(uri)
-    for path in (files.csv, files.plot, files.report):
-        client.log_artifact(sweep.run_id, str(path), artifact_path=PARENT_ARTIFACT_DIR)
+    for run_id in sweep.run_ids or [sweep.run_id]:
+        for path in (files.csv, files.plot, files.report):
+            client.log_artifact(run_id, str(path), artifact_path=PARENT_ARTIFACT_DIR)
 
 
 def run(args: argparse.Namespace) -> Comparison:
@@ -128,6 +130,10 @@ def run(args: argparse.Namespace) -> Comparison:
     experiments = resolve_experiments(client, args.experiment)
     sweep = select_sweep(client, experiments, args.sweep)
     runs = load_runs(uri, experiments, sweep, args.filter)
+    if sweep.sweep_dir is None and f"tags.{TAG_SWEEP_DIR}" in runs.columns:
+        dirs = runs[f"tags.{TAG_SWEEP_DIR}"].dropna().unique()
+        if len(dirs) == 1:  # a parent without the tag: take the jobs' common sweep dir
+            sweep.tags[TAG_SWEEP_DIR] = str(dirs[0])
     if runs.empty:
         where = f" matching --filter {args.filter!r}" if args.filter else ""
         raise CompareError(f"No job runs in sweep {sweep.name} ({sweep.run_id}){where}.")
@@ -141,7 +147,8 @@ def run(args: argparse.Namespace) -> Comparison:
         print(f"\nWrote {files.csv}\n      {files.plot}\n      {files.report}")
         if args.log_to_parent:
             log_to_parent(uri, sweep, files)
-            print(f"Logged them to parent run {sweep.run_id} under {PARENT_ARTIFACT_DIR}/")
+            parents = ", ".join(sweep.run_ids or [sweep.run_id])
+            print(f"Logged them to parent run(s) {parents} under {PARENT_ARTIFACT_DIR}/")
     return comparison
 
 

@@ -16,13 +16,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from ems_sweep.report.sweep_store import (
     CompareError,
     check_store_exists,
-    default_artifact_root,
-    default_tracking_uri,
+    resolve_uri,
 )
 
 DEFAULT_HOST = "127.0.0.1"
@@ -115,16 +113,11 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    uri = args.tracking_uri or default_tracking_uri()
+    uri, root = resolve_uri(args.tracking_uri, args.artifact_root)
     if uri.startswith(("http://", "https://")):
         print(f"The tracking store is already an MLflow server: open {uri}")
         return 0
     check_store_exists(uri)
-    root = args.artifact_root
-    if root is None and (folder := default_artifact_root(uri)) is not None:
-        root = folder.as_uri()
-    elif root is not None and "://" not in root:
-        root = Path(root).resolve().as_uri()
     check_port(args.host, args.port)
 
     url = browse_url(args.host, args.port)

@@ -189,10 +189,15 @@ def pivot(df: pd.DataFrame, metric: str, dims: list[str]) -> tuple[pd.DataFrame,
 
     Returns the table and the largest number of jobs averaged into one cell (1 in a plain grid).
     """
-    ok = df[df["status"] == FINISHED].assign(row=lambda d: row_labels(d, dims))
+    labelled = df.assign(row=row_labels(df, dims))
+    ok = labelled[labelled["status"] == FINISHED]
     col = f"metrics.{metric}"
-    table = ok.pivot_table(index="row", columns="mode", values=col, aggfunc="mean", sort=True)
+    table = ok.pivot_table(index="row", columns="mode", values=col, aggfunc="mean", dropna=False)
     counts = ok.pivot_table(index="row", columns="mode", values=col, aggfunc="count")
+    # Keep the sweep's full grid: a cell whose jobs all failed shows as n/a, not as a gap.
+    table = table.reindex(
+        index=sorted(labelled["row"].unique()), columns=sorted(labelled["mode"].unique())
+    )
     table.index.name, table.columns.name = None, None
     most = int(counts.max().max()) if counts.size else 0
     return table, most

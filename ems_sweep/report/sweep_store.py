@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
-STORE_DIR = "mlflow_runs"
-DB_FILE = "mlflow.db"
-ARTIFACT_DIR = "artifacts"
-
 # Tags the tracking callback sets (ems_sweep/tracking); the only coupling to its run layout.
 TAG_RUN_TYPE = "ems_sweep.run_type"
 TAG_SWEEP_DIR = "ems_sweep.sweep_dir"
@@ -37,10 +33,24 @@ class CompareError(Exception):
     """Bad input or an empty selection; the message says what was asked and what exists."""
 
 
-def default_tracking_uri(cwd: Path | None = None) -> str:
+def resolve_uri(uri: str | None = None, artifact_root: str | None = None) -> tuple[str, str | None]:
+    """(tracking URI, artifact root URI) exactly as the tracking callback resolves them.
+
+    Default: the project's store mlflow_runs/mlflow.db in the working directory, artifacts in
+    mlflow_runs/artifacts; a SQLite override keeps its artifacts beside the database file.
+    """
+    from ems_sweep.tracking.store import resolve_store
+
+    try:
+        store = resolve_store({"uri": uri, "artifact_location": artifact_root}, Path.cwd())
+    except ValueError as exc:
+        raise CompareError(str(exc).replace("tracking.uri", "--tracking-uri")) from exc
+    return store.uri, store.artifact_root
+
+
+def default_tracking_uri() -> str:
     """The project's store: mlflow_runs/mlflow.db (SQLite) in the working directory."""
-    base = (cwd or Path.cwd()).resolve()
-    return f"sqlite:///{base / STORE_DIR / DB_FILE}"
+    return resolve_uri()[0]
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -51,12 +61,6 @@ def sqlite_path(uri: str) -> Path | None:
     # sqlite:////abs/path -> path "//abs/path"; sqlite:///rel -> "/rel" (relative to cwd)
     raw = unquote(uri[len("sqlite:///") :])
     return Path(raw) if raw else None
-
-
-def default_artifact_root(uri: str) -> Path | None:
-    """Artifact folder beside a SQLite store (mlflow_runs/artifacts); None for other stores."""
-    db = sqlite_path(uri)
-    return None if db is None else db.resolve().parent / ARTIFACT_DIR
 
 
 def check_store_exists(uri: str) -> None:
@@ -89,13 +93,18 @@ def resolve_experiments(client: MlflowClient, names: list[str] | None) -> dict[s
 
 @dataclass
 class Sweep:
-    """The parent run of one sweep (None for the pseudo-sweep `--sweep all`)."""
+    """The parent run of one sweep (None for the pseudo-sweep `--sweep all`).
+
+    A sweep over both pipelines has one parent per experiment, all with the same sweep dir:
+    `run_ids` holds every one of them, `run_id` the one that was selected.
+    """
 
     run_id: str | None
     name: str
     experiment: str
     tags: dict[str, str] = field(default_factory=dict)
     start_time_ms: int | None = None
+    run_ids: list[str] = field(default_factory=list)
 
     @property
     def sweep_dir(self) -> Path | None:
@@ -110,6 +119,7 @@ def _sweep_from_run(run: Run, experiments: dict[str, str]) -> Sweep:
         experiment=experiments.get(run.info.experiment_id, run.info.experiment_id),
         tags=dict(run.data.tags),
         start_time_ms=run.info.start_time,
+        run_ids=[run.info.run_id],
     )
 
 
@@ -139,6 +149,16 @@ def _describe(sweeps: list[Sweep], limit: int = 5) -> str:
     return "\n".join(lines) + more
 
 
+def _with_siblings(sweep: Sweep, sweeps: list[Sweep]) -> Sweep:
+    """Join the parents of the same sweep dir (one per experiment) into one Sweep."""
+    if sweep.sweep_dir is None:
+        return sweep
+    same = [s for s in sweeps if s.sweep_dir == sweep.sweep_dir]
+    sweep.run_ids = [s.run_id for s in same if s.run_id]
+    sweep.experiment = ", ".join(sorted({s.experiment for s in same}))
+    return sweep
+
+
 def select_sweep(client: MlflowClient, experiments: dict[str, str], wanted: str) -> Sweep:
     """`latest`, `all`, a parent run id (or unique prefix of >= 6 chars) or a sweep run name."""
     names = ", ".join(sorted(experiments.values()))
@@ -152,14 +172,14 @@ def select_sweep(client: MlflowClient, experiments: dict[str, str], wanted: str)
             "every job run."
         )
     if wanted == LATEST_SWEEP:
-        return sweeps[0]
+        return _with_siblings(sweeps[0], sweeps)
     for candidates in (
         [s for s in sweeps if s.run_id == wanted],
         [s for s in sweeps if s.name == wanted],  # newest first: a reused name picks the latest
         [s for s in sweeps if len(wanted) >= 6 and (s.run_id or "").startswith(wanted)],
     ):
         if len(candidates) == 1 or (candidates and candidates[0].name == wanted):
-            return candidates[0]
+            return _with_siblings(candidates[0], sweeps)
         if len(candidates) > 1:
             raise CompareError(f"Sweep id prefix {wanted!r} is ambiguous:\n{_describe(candidates)}")
     raise CompareError(
@@ -177,6 +197,10 @@ def load_runs(
 
     if sweep.run_id is None:
         base = f"tags.`{TAG_RUN_TYPE}` = '{RUN_TYPE_JOB}'"
+    elif len(sweep.run_ids) > 1 and sweep.sweep_dir is not None:
+        # Several parents (one per experiment): their jobs share the sweep dir tag instead.
+        quoted = str(sweep.sweep_dir).replace("'", "\\'")
+        base = f"tags.`{TAG_RUN_TYPE}` = '{RUN_TYPE_JOB}' and tags.`{TAG_SWEEP_DIR}` = '{quoted}'"
     else:
         base = f"tags.`{TAG_PARENT}` = '{sweep.run_id}'"
     filter_string = f"{base} and {user_filter}" if user_filter else base
