@@ -110,6 +110,10 @@ class BuildingConfig:
     # Files without a price column: use the built-in synthetic day-ahead price (explicit opt-in;
     # otherwise such days are skipped as having no price).
     synthetic_price: bool = False
+    # A separate tidy file (CSV/parquet, utc_timestamp + a price column in EUR/kWh) holding the
+    # day-ahead price, e.g. for OPSD household files, which have none; price_column then names
+    # its column (default: the first column whose name contains "price").
+    price_path: str | None = None
     # A step belongs to a cycle when the device draws more than this many kW on average.
     cycle_threshold_kw: float = 0.05
     # Gaps up to this many hours are interpolated (and reported); longer gaps skip the day.

@@ -243,3 +243,52 @@ def test_unreadable_file(tmp_path):
     path.write_bytes(b"not a parquet file")
     with pytest.raises(FileFormatError, match="cannot read"):
         load_building(tidy_cfg(path, f"building.id={BID}"))
+
+
+def test_opsd_with_prices_from_a_separate_file(tmp_path):
+    truth = interval_data("2016-05-30 22:00", 24 * 4)
+    path = tmp_path / "household_data_60min_singleindex.csv"
+    write_opsd(path, truth, drop_rows=[])
+    prices = pd.DataFrame(
+        {"DE_price_day_ahead": np.linspace(0.01, 0.05, len(truth))},
+        index=pd.Index(truth.index, name="utc_timestamp"),
+    )
+    prices = prices.drop(prices.index[30])  # one hour missing: filled and reported
+    price_path = tmp_path / "prices.csv"
+    prices.to_csv(price_path)
+    cfg = opsd_cfg(
+        path,
+        "start_date=2016-06-01",
+        "building.synthetic_price=false",
+        f"building.price_path={price_path}",
+        "resolution_min=15",
+    )
+    data = load_building(cfg)
+    expected = prices["DE_price_day_ahead"].reindex(truth.index).interpolate()
+    window = expected.loc[data.frame.index[0] : data.frame.index[-1]].to_numpy()
+    np.testing.assert_allclose(data.frame[PRICE].to_numpy()[::4], window)
+    assert data.quality[0].filled_steps == 4  # one hour at 15 min
+
+
+def test_continuous_load_listed_as_shiftable_is_an_error(tmp_path):
+    path = tmp_path / "household_data_60min_singleindex.csv"
+    write_opsd(path, interval_data("2016-05-30 22:00", 24 * 4), drop_rows=[])
+    cfg = opsd_cfg(
+        path,
+        "start_date=2016-06-01",
+        "building.shiftable=[freezer]",
+        "building.fixed=[]",
+        "building.cycle_threshold_kw=0.01",
+    )
+    with pytest.raises(DataError, match="'freezer'.*building.fixed"):
+        load_building(cfg)
+
+
+def test_dst_days_of_a_real_file(cossmic_dir):
+    path = cossmic_dir / "DE_KN_residential4_60min.csv.gz"
+    spring = load_building(
+        tidy_cfg(path, "building=cossmic_res4", "start_date=2016-03-27", "resolution_min=15")
+    )
+    autumn = load_building(tidy_cfg(path, "building=cossmic_res4", "start_date=2016-10-30"))
+    assert spring.day(dt.date(2016, 3, 27)).n_steps == 92
+    assert autumn.day(dt.date(2016, 10, 30)).n_steps == 25

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ems_sweep.data.builtin import CONSUMPTION
 from ems_sweep.data.cycles import detect_cycles
+from ems_sweep.data.errors import DataError
 from ems_sweep.data.model import (
     FIXED_LOAD,
     OBSERVED_EV,
@@ -38,6 +39,7 @@ from ems_sweep.data.model import (
 log = logging.getLogger(__name__)
 
 OPTIONAL = (OBSERVED_IMPORT, OBSERVED_EXPORT, OBSERVED_EV)
+MAX_CYCLE_HOURS = 12  # longer "runs" are continuous loads (heat pump, freezer), not cycles
 
 
 def day_bounds(start: dt.date, n_days: int, tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -63,6 +65,15 @@ def assemble(
     cycles: list[Cycle] = []
     for device in shiftable:
         found = detect_cycles(ext[device_column(device)], device, threshold_kw, dt_h)
+        too_long = [c for c in found if len(c.profile_kwh) * dt_h > MAX_CYCLE_HOURS]
+        if too_long:
+            c = too_long[0]
+            raise DataError(
+                f"building.shiftable lists {device!r}, but it ran {len(c.profile_kwh) * dt_h:g} h "
+                f"without a break from {c.start} (above building.cycle_threshold_kw="
+                f"{threshold_kw}); a shiftable appliance run lasts at most {MAX_CYCLE_HOURS} h: "
+                "list the device under building.fixed or raise the threshold"
+            )
         cycles += [c for c in found if lo <= c.start < hi]
     cycles.sort(key=lambda c: (c.start, c.device))
 

@@ -3,7 +3,7 @@
 A building `id` such as `DE_KN_residential4` names its columns `<id>_<device>` (OPSD naming):
 devices in `shiftable` and `fixed` map to `<id>_<device>`, and PV, grid import, grid export and
 EV default to `<id>_pv`, `<id>_grid_import`, `<id>_grid_export`, `<id>_ev` when the file has them.
-The price defaults to the first column whose name contains `price`.
+The price defaults to the first column whose name contains `price` (of `price_path` if set).
 """
 
 from __future__ import annotations
@@ -87,5 +87,25 @@ def resolve_columns(bcfg: DictConfig, available: list[str], path: str) -> Column
         grid_import=optional(bcfg.import_column, "import_column", f"{prefix}grid_import"),
         grid_export=optional(bcfg.export_column, "export_column", f"{prefix}grid_export"),
         ev=optional(bcfg.ev_column, "ev_column", f"{prefix}ev"),
-        price=optional(bcfg.price_column, "price_column", price_default),
+        price=None
+        if bcfg.get("price_path")
+        else optional(bcfg.price_column, "price_column", price_default),
     )
+
+
+def price_column(bcfg: DictConfig, available: list[str], path: str) -> str:
+    """The price column of the separate price file `building.price_path`."""
+    if bcfg.price_column:
+        if bcfg.price_column not in available:
+            raise ColumnError(
+                f"building.price_column={bcfg.price_column!r} is not a column of {path}; "
+                f"columns: {available}"
+            )
+        return str(bcfg.price_column)
+    found = [c for c in available if "price" in c.lower()]
+    if not found:
+        raise ColumnError(
+            f"building.price_path={path!r} has no column with 'price' in its name; columns: "
+            f"{available} (name it with building.price_column)"
+        )
+    return found[0]

@@ -22,7 +22,8 @@ from omegaconf import DictConfig
 from ems_sweep.config import Source
 from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble, day_bounds
-from ems_sweep.data.columns import ColumnMap, resolve_columns
+from ems_sweep.data.columns import ColumnMap, price_column, resolve_columns
+from ems_sweep.data.errors import DataError
 from ems_sweep.data.evtrips import trips_from_charging
 from ems_sweep.data.model import (
     OBSERVED_EV,
@@ -44,8 +45,6 @@ log = logging.getLogger(__name__)
 
 
 def _native_step_min(index: pd.DatetimeIndex, path: str) -> int:
-    from ems_sweep.data.loader import DataError
-
     if len(index) < 2:
         raise DataError(f"building.path={path!r}: fewer than two rows of data")
     step = int(pd.Series(index[1:] - index[:-1]).median().total_seconds() // 60)
@@ -94,6 +93,25 @@ def _to_internal(raw: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
     return out
 
 
+def _price_from_file(
+    b: DictConfig, grid: pd.DatetimeIndex, step: int, max_steps: int
+) -> np.ndarray:
+    """The day-ahead price from building.price_path on the data's UTC grid (hourly prices are
+    held over the hour's quarter hours; short gaps interpolated like the energies)."""
+    path = str(b.price_path)
+    col = price_column(b, file_columns(path), path)
+    price = read_tidy(path, [col])[col]
+    price_step = _native_step_min(price.index, path)
+    if price_step > step:
+        price = price.reindex(
+            grid, method="ffill", tolerance=pd.Timedelta(minutes=price_step - step)
+        )
+    else:
+        price = price.reindex(grid)
+    filled, mask = fill_short_gaps(price.to_frame(), max_steps)
+    return filled[col].to_numpy(dtype=float), mask
+
+
 def _synthetic_price(index: pd.DatetimeIndex, seed: int) -> np.ndarray:
     """The built-in regional day-ahead price at the given local steps (explicit opt-in only)."""
     out = np.empty(len(index))
@@ -108,8 +126,6 @@ def _synthetic_price(index: pd.DatetimeIndex, seed: int) -> np.ndarray:
 def load_file_building(
     cfg: DictConfig, start: dt.date, n_days: int, resolution: int
 ) -> BuildingData:
-    from ems_sweep.data.loader import DataError
-
     b = cfg.building
     path, tz = str(b.path), str(b.timezone)
     source = b.source if isinstance(b.source, Source) else Source(str(b.source))
@@ -140,6 +156,9 @@ def load_file_building(
     if flags is not None:
         filled |= flags.reindex(grid, fill_value=False).to_numpy(dtype=bool)
     native = _to_internal(filled_frame, cmap)
+    if b.get("price_path"):
+        native[PRICE], price_filled = _price_from_file(b, grid, step, max_steps)
+        filled |= price_filled
     native.index = native.index.tz_convert(tz)
     if PRICE not in native.columns and b.synthetic_price:
         log.warning("%s: no price column; using the built-in synthetic day-ahead price", path)

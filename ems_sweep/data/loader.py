@@ -10,14 +10,13 @@ from omegaconf import DictConfig
 from ems_sweep.config import Source
 from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble
+from ems_sweep.data.errors import DataError
 from ems_sweep.data.model import BuildingData, DayQuality
 from ems_sweep.data.resample import resample
 
+__all__ = ["DataError", "load_building"]
+
 log = logging.getLogger(__name__)
-
-
-class DataError(ValueError):
-    """Data that cannot serve the request; the message names what was asked and what exists."""
 
 
 def _source(cfg: DictConfig) -> Source:
