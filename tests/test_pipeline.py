@@ -70,6 +70,16 @@ def test_runner_summary_matches_daily(tmp_path: Path) -> None:
     assert summary["metrics"]["savings_pct"] == pytest.approx(expected, rel=1e-4)
     assert summary["metrics"]["avg_savings_pct"] == pytest.approx(ok["savings_pct"].mean(), 1e-4)
 
+    # max_plot_days=0: no schedule plot in the job; the job's files alone can draw them later.
+    assert not list((tmp_path / "plots").glob("schedule_*.png"))
+    from ems_sweep.report import job_plots
+
+    job_plots.main([str(tmp_path), "--max-days", "1"])
+    assert (tmp_path / "plots" / "schedule_2016-06-01.png").stat().st_size > 10_000
+    assert not (tmp_path / "plots" / "schedule_2016-06-02.png").exists()
+    with pytest.raises(SystemExit):
+        job_plots.main([str(tmp_path), "--max-days", "-1"])
+
 
 def test_learning_split_leaks_no_day_and_writes_learning_files(tmp_path: Path) -> None:
     from ems_sweep.pipelines.learning import run_learning

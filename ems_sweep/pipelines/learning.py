@@ -22,7 +22,6 @@ from ems_sweep.pipelines import preferences as prefs
 from ems_sweep.pipelines.days import Timings, run_days
 from ems_sweep.pipelines.output import Extras, finish_job
 from ems_sweep.pipelines.result import JobResult
-from ems_sweep.report import files, plots
 
 
 def period(cfg: DictConfig) -> list[dt.date]:
@@ -160,20 +159,6 @@ def run_learning(cfg: DictConfig, job_dir: Path) -> JobResult:
     curve = curve_frame(posteriors)
     conv = float(p.convergence_threshold)
 
-    def write(job_dir: Path, plot_dir: Path) -> tuple[list[Path], list[Path]]:
-        written = [
-            files.write_frame(job_dir, files.PREFERENCES, pref_frame),
-            files.write_frame(job_dir, files.LEARNING_CURVE, curve),
-        ]
-        drawn = []
-        if len(pref_frame):
-            drawn.append(
-                plots.preferences_plot(plot_dir / "preferences.png", pref_frame, threshold)
-            )
-        if len(curve):
-            drawn.append(plots.learning_curve_plot(plot_dir / "learning_curve.png", curve, conv))
-        return written, drawn
-
     curves = {}
     for device, d in curve.groupby("device", sort=False) if len(curve) else []:
         for key in ("js_step", "js_prior"):
@@ -198,6 +183,7 @@ def run_learning(cfg: DictConfig, job_dir: Path) -> JobResult:
                 if d not in learned
             ],
         ],
-        write=write,
+        preferences=pref_frame,
+        curve=curve,
     )
     return finish_job(cfg, Path(job_dir), building, runs, timings, time_data, extras)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +21,10 @@ from ems_sweep.pipelines.days import DayRun, Timings
 from ems_sweep.pipelines.kpis import job_metrics, status_of
 from ems_sweep.pipelines.result import JobResult
 from ems_sweep.pipelines.runner import user_params
-from ems_sweep.report import files, plots
+from ems_sweep.report import files
+from ems_sweep.report.job_plots import JobTables, draw
 from ems_sweep.report.report import write_report
 
-PLOTS_DIR = "plots"
 REFERENCE = "optimized_no_prefs"
 
 
@@ -36,8 +36,8 @@ class Extras:
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     sections: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # Called with (job_dir, plots_dir); returns the files and plots it wrote.
-    write: Callable[[Path, Path], tuple[list[Path], list[Path]]] | None = None
+    preferences: pd.DataFrame | None = None  # preferences.csv
+    curve: pd.DataFrame | None = None  # learning_curve.csv
 
 
 def solver_status_tag(daily: pd.DataFrame) -> str:
@@ -50,9 +50,9 @@ def solver_status_tag(daily: pd.DataFrame) -> str:
     return ",".join(f"{k}:{v}" for k, v in counts.most_common())
 
 
-def _schedules(run: DayRun, with_reference: bool = True) -> dict:
+def _schedules(run: DayRun) -> dict:
     kinds = {"baseline": run.baseline, "optimized": run.optimized}
-    if run.reference is not None and with_reference:
+    if run.reference is not None:
         kinds[REFERENCE] = run.reference
     return kinds
 
@@ -80,11 +80,10 @@ def finish_job(
     status, error = status_of(metrics, daily)
 
     started = time.perf_counter()
+    schedules = files.schedules_frame((r.date.isoformat(), _schedules(r)) for r in runs)
     written = [
         files.write_daily(job_dir, daily),
-        files.write_schedules(
-            job_dir, files.schedules_frame((r.date.isoformat(), _schedules(r)) for r in runs)
-        ),
+        files.write_schedules(job_dir, schedules),
         files.write_frame(
             job_dir,
             files.CYCLES,
@@ -93,32 +92,25 @@ def finish_job(
             ),
         ),
     ]
+    for name, frame in (
+        (files.PREFERENCES, extras.preferences),
+        (files.LEARNING_CURVE, extras.curve),
+    ):
+        if frame is not None:
+            written.append(files.write_frame(job_dir, name, frame))
     time_files = time.perf_counter() - started
 
     started = time.perf_counter()
-    plot_dir = job_dir / PLOTS_DIR
-    plot_dir.mkdir(exist_ok=True)
-    drawn: list[Path] = []
-    if len(daily):
-        title = f"{cfg.building.name} {cfg.mode.name.value}: daily cost"
-        drawn.append(plots.daily_cost_plot(plot_dir / "daily_costs.png", daily, title))
-    for run in runs[: int(cfg.pipeline.max_plot_days)]:
-        subtitle = f"{cfg.building.name}, {cfg.mode.name.value} ({run.status})"
-        path = plot_dir / f"schedule_{run.date.isoformat()}.png"
-        drawn.append(
-            plots.schedule_plot(
-                path,
-                run.date.isoformat(),
-                run.day.dt_h,
-                building.shiftable_devices,
-                _schedules(run, with_reference=False),  # its cost is in daily_costs.png
-                subtitle,
-            )
-        )
-    if extras.write is not None:  # mostly plots (its CSVs are small): counted as plot time
-        extra_files, extra_plots = extras.write(job_dir, plot_dir)
-        written += extra_files
-        drawn += extra_plots
+    tables = JobTables(
+        title=f"{cfg.building.name} {cfg.mode.name.value}",
+        daily=daily,
+        schedules=schedules,
+        preferences=extras.preferences,
+        curve=extras.curve,
+        preference_threshold=float(cfg.pipeline.preference_threshold),
+        convergence_threshold=float(cfg.pipeline.convergence_threshold),
+    )
+    drawn = draw(job_dir, tables, int(cfg.pipeline.max_plot_days))
     time_plots = time.perf_counter() - started
 
     notes = list(extras.notes)
@@ -127,7 +119,8 @@ def finish_job(
     if len(runs) > int(cfg.pipeline.max_plot_days):
         notes.append(
             f"Schedule plots drawn for the first {cfg.pipeline.max_plot_days} of {len(runs)} days "
-            "(pipeline.max_plot_days); every day is in schedules.csv."
+            "(pipeline.max_plot_days); every day is in schedules.csv, and "
+            "`python -m ems_sweep.report.job_plots <job dir> --max-days N` draws more."
         )
     started = time.perf_counter()
     report = write_report(

@@ -36,6 +36,9 @@ def schedules_frame(days: Iterable[tuple[str, Mapping[str, DaySchedule | None]]]
             t = t.reset_index()
             t.insert(0, "schedule", kind)
             t.insert(0, "date", date)
+            # Stored energy at the day's start (the table holds end-of-step energies).
+            t["battery_start_kwh"] = sched.battery_start_kwh
+            t["ev_start_kwh"] = sched.ev_start_kwh
             parts.append(t)
     if not parts:
         return pd.DataFrame(columns=["date", "schedule", "time"])

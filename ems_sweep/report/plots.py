@@ -15,7 +15,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.schedule import DaySchedule
 
 DPI = 80
 LOAD_COLORS = ["#8c8c8c", "#1f77b4", "#9467bd", "#17becf", "#e377c2", "#bcbd22"]
@@ -64,24 +63,35 @@ def schedule_plot(
     path: Path,
     date: str,
     dt_h: float,
-    devices: Sequence[str],
-    schedules: Mapping[str, DaySchedule | None],
+    tables: Mapping[str, pd.DataFrame],
     subtitle: str = "",
 ) -> Path:
-    """One day: flows of each schedule (baseline first) and their stored energies below."""
-    shown = {k: s for k, s in schedules.items() if s is not None and not s.table.empty}
+    """One day: flows of each schedule table (baseline first) and their stored energies below.
+
+    Tables are schedules.csv's per-day slices (schedule-table columns, plus `battery_start_kwh`
+    and `ev_start_kwh`, the energy stored at the day's first step start).
+    """
+    shown = {k: t for k, t in tables.items() if t is not None and not t.empty}
+    devices = sorted(
+        {
+            c[len("appliance_") : -len("_kwh")]
+            for t in shown.values()
+            for c in t.columns
+            if c.startswith("appliance_") and c.endswith("_kwh")
+        }
+    )
     fig = Figure(figsize=(12, 2.8 * (len(shown) + 1)), dpi=DPI)
     axes = fig.subplots(len(shown) + 1, 1, sharex=True)
     handles: dict[str, object] = {}
-    for ax, (kind, sched) in zip(axes, shown.items(), strict=False):
-        _flows_panel(ax, sched.table, dt_h, devices, kind)
+    for ax, (kind, table) in zip(axes, shown.items(), strict=False):
+        _flows_panel(ax, table, dt_h, devices, kind)
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, h)
     store = axes[-1]
     # The import price is the tariff's, the same for every schedule: drawn once, under them.
     first = next(iter(shown.values()), None)
-    if first is not None and S.IMPORT_PRICE in first.table:
-        price = first.table[S.IMPORT_PRICE].to_numpy(float)
+    if first is not None and S.IMPORT_PRICE in first:
+        price = first[S.IMPORT_PRICE].to_numpy(float)
         price_ax = store.twinx()
         edges = np.arange(len(price) + 1) * dt_h
         price_ax.stairs(price, edges, color="black", linestyle=":", label="import price")
@@ -90,25 +100,23 @@ def schedule_plot(
         price_ax.set_ylim(price.min() - 0.1 * spread, price.max() + 0.6 * spread)
         handles["import price (lower panel)"] = price_ax.get_legend_handles_labels()[0][0]
     styles = ["--", "-", "-."]
-    for i, (kind, sched) in enumerate(shown.items()):
-        t = sched.table
-        n = len(t)
-        x = np.arange(n + 1) * dt_h
-        for col, name, color in (
-            (S.BATTERY_ENERGY, "battery", "#ff7f0e"),
-            (S.EV_ENERGY, "EV", "#2ca02c"),
+    for i, (kind, t) in enumerate(shown.items()):
+        x = np.arange(len(t) + 1) * dt_h
+        for col, start_col, name, color in (
+            (S.BATTERY_ENERGY, "battery_start_kwh", "battery", "#ff7f0e"),
+            (S.EV_ENERGY, "ev_start_kwh", "EV", "#2ca02c"),
         ):
             if col not in t or not np.any(t[col].to_numpy() > 0):
                 continue
-            start = sched.battery_start_kwh if col == S.BATTERY_ENERGY else sched.ev_start_kwh
+            start = float(t[start_col].iloc[0]) if start_col in t else np.nan
             y = np.concatenate([[start], t[col].to_numpy(float)])
             store.plot(x, y, linestyle=styles[i % 3], color=color, label=f"{name} energy, {kind}")
     store.set_ylabel("stored energy (kWh)")
     store.set_xlabel("hour of the day (local time)")
-    store.set_title("Battery and EV stored energy (end of step), import price")
+    store.set_title("Battery and EV stored energy, import price")
     for h, label in zip(*store.get_legend_handles_labels(), strict=True):
         handles[label] = h
-    store.set_xlim(0, len(next(iter(shown.values())).table) * dt_h if shown else 24)
+    store.set_xlim(0, len(first) * dt_h if first is not None else 24)
     store.set_xticks(np.arange(0, 25, 3))
     fig.legend(list(handles.values()), list(handles), loc="center right", fontsize=8)
     fig.suptitle(f"Schedule {date} {subtitle}".strip(), y=0.985)
