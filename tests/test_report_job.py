@@ -58,6 +58,9 @@ def test_period_savings_pct_is_sum_over_sum_not_mean_of_days() -> None:
 def test_negative_and_tiny_baseline_costs() -> None:
     assert savings_pct(1.0, -4.0) == pytest.approx(25.0)
     assert math.isnan(savings_pct(1.0, 0.001))
+    # A net bill that PV revenue nearly cancels is no base for a percentage (592 % otherwise).
+    assert math.isnan(savings_pct(0.39, 0.066, consumption_cost=3.0))
+    assert savings_pct(0.3, 1.0, consumption_cost=3.0) == pytest.approx(30.0)
 
 
 def test_a_schedule_with_violations_fails_the_job_and_reports_no_saving() -> None:

@@ -18,22 +18,27 @@ from ems_sweep.optimize.kpis import day_kpis
 from ems_sweep.optimize.schedule import DaySchedule
 
 MIN_BASE_EUR = 0.01  # below this baseline cost magnitude a percentage means nothing
+MIN_BASE_SHARE = 0.1  # ... nor below this share of the consumption valued at the import price
 
 if TYPE_CHECKING:
     from ems_sweep.pipelines.days import DayRun
 
 
-def savings_pct(savings: float, baseline_cost: float) -> float:
-    """Savings in % of the magnitude of the baseline's net cost (NaN below 1 cent).
+def savings_pct(savings: float, baseline_cost: float, consumption_cost: float = 0.0) -> float:
+    """Savings in % of the magnitude of the baseline's net cost.
 
     Why the magnitude: a house with PV often has a negative net cost (it earns more from feed-in
     than it pays); the optimizer's `savings` gives NaN there, which would blank every summer
     job. With |baseline|, +20 % means the net bill moved by a fifth of its size in the house's
     favour, for payers and earners alike.
+    NaN when that base is too small to mean anything: under 1 cent, or under MIN_BASE_SHARE of
+    the consumption's value at the import price (a day whose PV revenue nearly cancels its
+    bill would otherwise report several hundred %, and dominate a mean of days).
     """
-    if abs(baseline_cost) < MIN_BASE_EUR:
+    base = abs(baseline_cost)
+    if base < MIN_BASE_EUR or base < MIN_BASE_SHARE * consumption_cost:
         return math.nan
-    return 100.0 * savings / abs(baseline_cost)
+    return 100.0 * savings / base
 
 
 def consumption_cost(table: pd.DataFrame) -> float:
@@ -84,12 +89,14 @@ def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | N
     }
     base = _prefixed("baseline", run.baseline, run, cfg)
     row.update(base)
-    row["baseline_consumption_cost_eur"] = consumption_cost(run.baseline.table)
+    consumption = consumption_cost(run.baseline.table)
+    row["baseline_consumption_cost_eur"] = consumption
     if run.optimized is not None:
         stats = run.optimized.stats
         row.update(_prefixed("optimized", run.optimized, run, cfg))
         eur = base["baseline_cost_eur"] - row["optimized_cost_eur"]
-        row["savings_eur"], row["savings_pct"] = eur, savings_pct(eur, base["baseline_cost_eur"])
+        row["savings_eur"] = eur
+        row["savings_pct"] = savings_pct(eur, base["baseline_cost_eur"], consumption)
         row.update(
             {
                 "solver_status": stats.status,
@@ -106,7 +113,7 @@ def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | N
         eur = base["baseline_cost_eur"] - ref["cost_eur"]
         row["no_prefs_cost_eur"] = ref["cost_eur"]
         row["no_prefs_savings_eur"] = eur
-        row["no_prefs_savings_pct"] = savings_pct(eur, base["baseline_cost_eur"])
+        row["no_prefs_savings_pct"] = savings_pct(eur, base["baseline_cost_eur"], consumption)
     row.update(preference_figures(run, preferences, float(cfg.pipeline.preference_threshold)))
     return row
 
@@ -151,17 +158,16 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
     total_cost = float(ok["optimized_cost_eur"].sum())
     consumption = float(ok["optimized_consumption_kwh"].sum())
     savings = baseline_cost - total_cost
+    consumption_value = float(ok["baseline_consumption_cost_eur"].sum())
     metrics.update(
         {
             "total_cost": total_cost,
             "baseline_cost": baseline_cost,
             "mean_daily_cost": total_cost / n_ok,
             "savings_eur": savings,
-            "savings_pct": savings_pct(savings, baseline_cost),
+            "savings_pct": savings_pct(savings, baseline_cost, consumption_value),
             "avg_savings_pct": float(ok["savings_pct"].mean()),  # NaN days left out
-            "savings_pct_of_consumption_cost": savings_pct(
-                savings, float(ok["baseline_consumption_cost_eur"].sum())
-            ),
+            "savings_pct_of_consumption_cost": savings_pct(savings, consumption_value),
             "cost_per_kwh": total_cost / consumption if consumption > 0 else math.nan,
             "baseline_cost_per_kwh": baseline_cost / consumption if consumption > 0 else math.nan,
             "optimization_time_seconds": float((ok["build_s"] + ok["solve_s"]).sum()),
@@ -182,7 +188,9 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
     if "no_prefs_savings_eur" in ok:
         ref = float(ok["no_prefs_savings_eur"].sum())
         metrics["savings_eur_without_preferences"] = ref
-        metrics["savings_pct_without_preferences"] = savings_pct(ref, baseline_cost)
+        metrics["savings_pct_without_preferences"] = savings_pct(
+            ref, baseline_cost, consumption_value
+        )
     if "preference_cycles" in ok and ok["preference_cycles"].sum() > 0:
         n = float(ok["preference_cycles"].sum())
         metrics["preference_satisfaction_pct"] = 100.0 * ok["preference_satisfied"].sum() / n
