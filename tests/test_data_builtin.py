@@ -88,12 +88,12 @@ def test_baseline_balance_reproduces_consumption():
 
 @pytest.mark.parametrize("building", ["res1", "res2", "res3", "res4", "res5", "res6", "ind3"])
 def test_magnitudes_are_plausible_for_german_homes(building):
-    summer = load_building(make_cfg(f"building={building}", "n_days=14", "start_date=2016-06-10"))
-    winter = load_building(make_cfg(f"building={building}", "n_days=14", "start_date=2016-01-10"))
+    summer = load_building(make_cfg(f"building={building}", "n_days=7", "start_date=2016-06-10"))
+    winter = load_building(make_cfg(f"building={building}", "n_days=7", "start_date=2016-01-10"))
     for data, season in ((summer, "summer"), (winter, "winter")):
         f = data.frame
         load = (f[FIXED_LOAD] + sum(f[device_column(d)] for d in data.shiftable_devices)).sum()
-        per_day = load / 14
+        per_day = load / 7
         assert 2.0 < per_day < 45.0, (building, season, per_day)
         assert f[PRICE].between(-0.1, 0.25).all()
 
