@@ -87,6 +87,7 @@ def build_model(
     prices: tuple[np.ndarray, np.ndarray],
     preferences: dict[str, np.ndarray] | None = None,
 ) -> DayModel:
+    """The day's MILP in `mode` (see module docstring); build time is recorded on the model."""
     started = time.perf_counter()
     n, dt = day.n_steps, day.dt_h
     imp_price, exp_price = prices
