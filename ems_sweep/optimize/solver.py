@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,14 +87,16 @@ def solve(prob: pulp.LpProblem, cfg: DictConfig, has_integers: bool) -> SolveOut
     elif name == SolverName.cbc.value:
         tmp = Path(tempfile.mkdtemp(prefix="ems_cbc_"))
         try:
-            solver = pulp.PULP_CBC_CMD(
-                msg=False,
-                timeLimit=float(s.time_limit_s),
-                gapRel=float(s.mip_gap),
-                threads=int(s.threads),
-                logPath=str(tmp / "cbc.log"),
-                options=["randomCbcSeed 1"],
-            )
+            with warnings.catch_warnings():  # deprecated in PuLP 4; it is the bundled CBC here
+                warnings.simplefilter("ignore", DeprecationWarning)
+                solver = pulp.PULP_CBC_CMD(
+                    msg=False,
+                    timeLimit=float(s.time_limit_s),
+                    gapRel=float(s.mip_gap),
+                    threads=int(s.threads),
+                    logPath=str(tmp / "cbc.log"),
+                    options=["randomCbcSeed 1"],
+                )
             solver.tmpDir = str(tmp)
             prob.solve(solver)
             log = (tmp / "cbc.log").read_text() if (tmp / "cbc.log").exists() else ""
