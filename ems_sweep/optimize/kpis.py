@@ -66,7 +66,10 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
             sum(p.start_step != p.observed_start_step for p in schedule.placements)
         ),
         "n_cycles": float(len(schedule.placements)),
-        "solver_optimal": float(st.status in ("Optimal", "rule")),
+        # 1 proven optimal, 0 stopped early; NaN where no solver ran (baseline, decentralized)
+        "solver_optimal": float(st.status == "Optimal")
+        if st.status not in ("rule", "Feasible")
+        else nan,
         "solver_objective": float(st.objective) if st.objective is not None else nan,
         "solver_mip_gap": float(st.mip_gap) if st.mip_gap is not None else nan,
         "build_seconds": float(st.build_s),

@@ -49,7 +49,9 @@ class CyclePlacement:
 
 @dataclass
 class SolverStats:
-    status: str  # "Optimal", "Infeasible", "TimeLimit", "NotSolved", "rule" (no solver: baseline)
+    # "Optimal", "Infeasible", "TimeLimit", "NotSolved", "rule" (no solver: baseline),
+    # "Feasible" (decentralized: valid rule-based schedule, no solver, no optimality claim)
+    status: str
     objective: float | None = None
     mip_gap: float | None = None
     build_s: float = 0.0
