@@ -113,11 +113,17 @@ def _parts(metrics: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _is_job_event(ev: dict[str, Any]) -> bool:
+    return ev["event"] in ("job_start", "job_end") or str(ev.get("hook", "")).startswith("on_job")
+
+
 def _jobs_of(pid_events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Group one process's events by job; each job has its hooks and the probe's start/end."""
     jobs: dict[int, dict[str, Any]] = {}
     for ev in pid_events:
         num = ev.get("job")
+        if num is None and _is_job_event(ev):
+            num = 0  # a single run (no -m) has no job number
         if num is None:
             continue
         job = jobs.setdefault(num, {"num": num, "hooks": [], "start": None, "end": None})
@@ -152,7 +158,7 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
         for ev in evs:
             if ev["event"] == "hook":
                 hook_totals[f"{ev['cls']}.{ev['hook']}"] += ev["t"] - ev["t0"]
-                if ev["cls"] == TRACKING_CLASS and ev.get("job") is None:
+                if ev["cls"] == TRACKING_CLASS and not _is_job_event(ev):
                     tracking_sweep += ev["t"] - ev["t0"]
                 if ev["cls"] == "Hydra" and ev["hook"] == "compose":
                     compose.append(ev["t"] - ev["t0"])

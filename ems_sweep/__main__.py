@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -11,7 +12,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ems_sweep.config import ConfigError, register_configs, validate
-from ems_sweep.pipelines.result import JobResult, write_summary
+
+if TYPE_CHECKING:  # pandas comes with the result module: import it only when a job runs
+    from ems_sweep.pipelines.result import JobResult
 
 log = logging.getLogger("ems_sweep")
 
@@ -28,6 +31,7 @@ def run(cfg: DictConfig) -> JobResult:
         if hydra_cfg.mode == RunMode.RUN:
             raise
         # In a sweep, a bad combination fails its own job only.
+        from ems_sweep.pipelines.result import write_summary
         from ems_sweep.pipelines.runner import failed_result
 
         result = failed_result(cfg, job_dir, exc)

@@ -8,10 +8,12 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ems_sweep.pipelines.result import read_summary
-
 
 def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
+    # Imported here: the callback is built in every launcher process, the result module pulls
+    # in pandas, and a sweep's launcher process needs it only at the very end.
+    from ems_sweep.pipelines.result import read_summary
+
     rows = []
     for job_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
         summary = read_summary(job_dir)
