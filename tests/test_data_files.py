@@ -292,3 +292,18 @@ def test_dst_days_of_a_real_file(cossmic_dir):
     autumn = load_building(tidy_cfg(path, "building=cossmic_res4", "start_date=2016-10-30"))
     assert spring.day(dt.date(2016, 3, 27)).n_steps == 92
     assert autumn.day(dt.date(2016, 10, 30)).n_steps == 25
+
+
+def test_price_in_eur_per_mwh_is_rejected(tmp_path):
+    truth = interval_data("2016-05-30 22:00", 24 * 4)
+    path = tmp_path / "household_data_60min_singleindex.csv"
+    write_opsd(path, truth, drop_rows=[])
+    prices = pd.DataFrame(
+        {"price": np.full(len(truth), 35.0)}, index=pd.Index(truth.index, name="utc_timestamp")
+    )
+    prices.to_csv(tmp_path / "prices.csv")
+    cfg = opsd_cfg(
+        path, "building.synthetic_price=false", f"building.price_path={tmp_path}/prices.csv"
+    )
+    with pytest.raises(DataError, match="EUR/MWh"):
+        load_building(cfg)

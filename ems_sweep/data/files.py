@@ -112,6 +112,18 @@ def _price_from_file(
     return filled[col].to_numpy(dtype=float), mask
 
 
+def _check_price_unit(native: pd.DataFrame, path: str) -> None:
+    """Prices are EUR/kWh; a file in EUR/MWh would make every cost 1000 times too large."""
+    if PRICE not in native.columns or native[PRICE].isna().all():
+        return
+    median = float(native[PRICE].abs().median())
+    if median > 1.0:
+        raise DataError(
+            f"the day-ahead price of {path} has a median of {median:g}: that looks like EUR/MWh; "
+            "allowed: EUR/kWh (divide the column by 1000)"
+        )
+
+
 def _synthetic_price(index: pd.DatetimeIndex, seed: int) -> np.ndarray:
     """The built-in regional day-ahead price at the given local steps (explicit opt-in only)."""
     out = np.empty(len(index))
@@ -164,6 +176,7 @@ def load_file_building(
         log.warning("%s: no price column; using the built-in synthetic day-ahead price", path)
         native[PRICE] = _synthetic_price(native.index, int(cfg.seed))
 
+    _check_price_unit(native, path)
     days = [start + dt.timedelta(days=k) for k in range(n_days)]
     quality = day_quality(native, filled, days, step, resolution, int(b.max_fill_hours))
     skipped = [q for q in quality.values() if q.skipped]
