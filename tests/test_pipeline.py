@@ -60,7 +60,7 @@ def test_comparison_writes_files_and_consistent_figures(tmp_path: Path) -> None:
 def test_runner_summary_matches_daily(tmp_path: Path) -> None:
     from ems_sweep.pipelines.runner import run_job
 
-    cfg = make_cfg("building=res2", "n_days=2", "pipeline.max_plot_days=0")
+    cfg = make_cfg("building=res2", "n_days=2", "pipeline.plots=false")
     result = run_job(cfg, tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == result.status == "ok"
@@ -70,8 +70,8 @@ def test_runner_summary_matches_daily(tmp_path: Path) -> None:
     assert summary["metrics"]["savings_pct"] == pytest.approx(expected, rel=1e-4)
     assert summary["metrics"]["avg_savings_pct"] == pytest.approx(ok["savings_pct"].mean(), 1e-4)
 
-    # max_plot_days=0: no schedule plot in the job; the job's files alone can draw them later.
-    assert not list((tmp_path / "plots").glob("schedule_*.png"))
+    # plots=false: no plot in the job; the job's files alone can draw them later.
+    assert not list(tmp_path.glob("**/*.png"))
     from ems_sweep.report import job_plots
 
     job_plots.main([str(tmp_path), "--max-days", "1"])

@@ -110,13 +110,18 @@ def finish_job(
         preference_threshold=float(cfg.pipeline.preference_threshold),
         convergence_threshold=float(cfg.pipeline.convergence_threshold),
     )
-    drawn = draw(job_dir, tables, int(cfg.pipeline.max_plot_days))
+    drawn = draw(job_dir, tables, int(cfg.pipeline.max_plot_days)) if cfg.pipeline.plots else []
     time_plots = time.perf_counter() - started
 
     notes = list(extras.notes)
     notes += [f"{q.date} skipped: {q.reason}" for q in skipped]
     notes += [f"{r.date} {r.status}: {r.reason}" for r in runs if r.status != "ok"]
-    if len(runs) > int(cfg.pipeline.max_plot_days):
+    if not cfg.pipeline.plots:
+        notes.append(
+            "No plots (pipeline.plots=false); `python -m ems_sweep.report.job_plots <job dir>` "
+            "draws them from the job's files."
+        )
+    elif len(runs) > int(cfg.pipeline.max_plot_days):
         notes.append(
             f"Schedule plots drawn for the first {cfg.pipeline.max_plot_days} of {len(runs)} days "
             "(pipeline.max_plot_days); every day is in schedules.csv, and "
