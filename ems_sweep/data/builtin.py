@@ -69,17 +69,18 @@ def day_index(day: dt.date, tz: str, step_min: int = STEP_MIN) -> pd.DatetimeInd
     return pd.date_range(start, end, freq=f"{step_min}min", inclusive="left")
 
 
-def phase_profile(phases: list[list[float]], scale_first: float = 1.0) -> np.ndarray:
-    """Energy per 15-min step (kWh) of one run from its [minutes, kW] phases."""
+def phase_profile(phases: list[list[float]], heating_scale: float = 1.0) -> np.ndarray:
+    """Energy per 15-min step (kWh) of one run from its [minutes, kW] phases.
+
+    Phases of 1 kW or more heat water; their energy varies from run to run (inlet temperature,
+    programme) by `heating_scale`."""
     if not phases:
         raise GeneratorError("appliance phases: empty; allowed: a list of [minutes, kW] pairs")
     minute_kw: list[float] = []
-    for i, (minutes, kw) in enumerate(phases):
+    for minutes, kw in phases:
         if minutes <= 0 or kw <= 0:
             raise GeneratorError(f"appliance phase {[minutes, kw]}: allowed: minutes > 0, kW > 0")
-        heating = scale_first if kw >= 1.0 else 1.0  # water heating depends on inlet temperature
-        minute_kw += [kw * heating] * int(round(minutes))
-        del i
+        minute_kw += [kw * (heating_scale if kw >= 1.0 else 1.0)] * int(round(minutes))
     n = -(-len(minute_kw) // STEP_MIN)
     padded = np.zeros(n * STEP_MIN)
     padded[: len(minute_kw)] = minute_kw
@@ -125,8 +126,9 @@ def _appliance_runs(gen: DictConfig, name: str, seed: int, day: dt.date, tz: str
     """The day's appliance runs: counts ~ Poisson, starts drawn from hour-of-day weights."""
     runs: list[Cycle] = []
     idx = day_index(day, tz)
-    for j, (device, app) in enumerate(sorted(gen.appliances.items())):
-        rng = np.random.default_rng([seed, APPLIANCE_STREAM, _key(name), day.toordinal(), j])
+    for device, app in sorted(gen.appliances.items()):
+        key = [seed, APPLIANCE_STREAM, _key(name), day.toordinal(), _key(device)]
+        rng = np.random.default_rng(key)
         weights = np.asarray(app.hour_weights, dtype=float)
         if weights.shape != (24,) or weights.min() < 0 or weights.sum() <= 0:
             raise GeneratorError(
