@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ems_sweep.optimize import schedule as S
 
@@ -204,6 +205,7 @@ def learning_curve_plot(path: Path, curve: pd.DataFrame, threshold: float) -> Pa
     ax_step.legend(fontsize=8)
     ax_prior.set_ylabel("JS(posterior, prior) (bits)")
     ax_prior.set_xlabel("training day")
+    ax_prior.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_prior.set_title("Distance of the learned distribution from the prior")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.94, bottom=0.09, hspace=0.3)
     fig.savefig(path)
