@@ -106,7 +106,13 @@ def test_learning_split_leaks_no_day_and_writes_learning_files(tmp_path: Path) -
         assert len(d) == 24
         assert d["posterior"].sum() == pytest.approx(1.0)
         assert d["prior"].sum() == pytest.approx(1.0)
-    # Observations used = starts on training days only.
+    # Observations used = starts on training days only, never one from an optimization day.
+    from ems_sweep.data import load_building
+
+    building = load_building(cfg)
+    starts = [c.start.tz_convert(building.timezone).date().isoformat() for c in building.cycles]
+    assert any(d in opt_dates for d in starts)  # there was something to leak
+    assert prefs["observed_starts"].sum() == sum(d in train_dates for d in starts)
     for device, d in prefs.groupby("device"):
         assert m[f"{device}_updates_count"] == d["observed_starts"].sum()
         assert m[f"{device}_learning_updates"] == m[f"{device}_updates_count"]
