@@ -195,3 +195,31 @@ def test_ray_sweep_on_two_cpus_logs_parent_and_children(cli, tmp_path, sqlite_st
     assert "'num_cpus': 2" in out  # the local Ray instance was bounded to 2 CPUs
     assert "(_run_job pid=" in out  # jobs ran in Ray worker processes
     _check_sweep(sqlite_store, "scaleout_ray", sweep_dir, {"res1", "res2"})
+
+
+def test_worker_without_the_sweep_dir_finds_its_parent_in_the_store(cli, tmp_path, sqlite_store):
+    """A job whose host does not see the sweep dir (no mlflow_sweep.json above its job dir, as on
+    a Ray node without a shared file system) still becomes a child of the sweep's parent run."""
+    sweep_dir = tmp_path / "sweep"
+    elsewhere = tmp_path / "worker-local"
+    proc = cli(
+        [
+            "building=res1",
+            "n_days=1",
+            "hydra/launcher=basic",
+            f"tracking.uri={sqlite_store}",
+            "tracking.experiment=scaleout_no_shared_fs",
+            f"hydra.sweep.dir={sweep_dir}",
+            f"hydra.sweep.subdir={elsewhere}/job_${{hydra.job.num}}",
+            "-m",
+        ],
+        tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (sweep_dir / "mlflow_sweep.json").exists()
+    assert (elsewhere / "job_0" / "summary.json").exists()
+    assert not list(sweep_dir.glob("*/summary.json"))
+    parent, children = _read_sweep(sqlite_store, "scaleout_no_shared_fs")
+    assert len(children) == 1 and children[0].data.params["building_id"] == "res1"
+    assert "No parent run" not in proc.stdout + proc.stderr

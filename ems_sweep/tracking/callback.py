@@ -129,6 +129,8 @@ class MlflowTrackingCallback(Callback):
         if data["parents"]:
             atexit.register(self._end_sweep_on_exit)
             for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) == signal.SIG_IGN:
+                    continue  # e.g. a background job of a non-interactive shell: keep ignoring
                 try:
                     self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
                 except ValueError:  # not the main thread
@@ -252,13 +254,19 @@ class MlflowTrackingCallback(Callback):
         experiment = experiment_name(tracking, record.pipeline)
         if _is_multirun(config):
             parent_id = sweep.get("parents", {}).get(experiment)
-            if parent_id is None:
-                log.warning("No parent run for experiment %s in the sweep file", experiment)
         elif (commit := git_commit()) is not None:
             extra["git_commit"] = commit
         store = resolve_store(tracking, cwd)
         if _is_multirun(config) and sweep.get("uri"):
             store = Store(sweep["uri"], sweep.get("artifact_root"))  # the parent's store
+        if _is_multirun(config) and not sweep:
+            # No sweep file: this host does not see the sweep dir (a Ray node without a shared
+            # file system); the parent is found in the store by its sweep-dir tag.
+            from ems_sweep.tracking.remote import find_parent_run, launching_sweep_dir
+
+            parent_id = find_parent_run(store, experiment, launching_sweep_dir(config))
+        if _is_multirun(config) and parent_id is None:
+            log.warning("No parent run for experiment %s in the sweep file or store", experiment)
         run_id = log_job(
             record,
             store,
