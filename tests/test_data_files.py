@@ -67,7 +67,9 @@ def write_opsd(path: Path, intervals: pd.DataFrame, drop_rows: list[int]) -> Non
     out = cumulative.copy()
     out.insert(0, "cet_cest_timestamp", out.index.tz_convert("Europe/Berlin").strftime("%FT%T%z"))
     out["interpolated"] = ""
-    out.iloc[5, out.columns.get_loc("interpolated")] = f"{BID}_freezer"
+    # OPSD marks rows it interpolated with the series' names joined by " | ".
+    row = out.index.get_loc(pd.Timestamp("2016-06-01 10:00", tz="UTC"))
+    out.iloc[row, out.columns.get_loc("interpolated")] = f"{BID}_pv | {BID}_freezer"
     out["DE_KN_public1_grid_import"] = 1.0
     out = out.drop(out.index[drop_rows])
     out.index.name = "utc_timestamp"
@@ -107,7 +109,8 @@ def test_opsd_cumulative_readings_are_differenced(tmp_path):
         pos = f.index.get_loc(c.start)
         rebuilt.iloc[pos : pos + len(c.profile_kwh)] += c.profile_kwh
     np.testing.assert_allclose(rebuilt - f[PV], f[OBSERVED_IMPORT] - f[OBSERVED_EXPORT], atol=1e-6)
-    assert all(q.filled_steps == 0 and not q.skipped for q in data.quality)
+    # The one row OPSD marked as interpolated counts as filled.
+    assert [(q.filled_steps, q.skipped) for q in data.quality] == [(1, False), (0, False)]
 
 
 def test_opsd_short_gaps_filled_long_gaps_skip_the_day(tmp_path):
@@ -117,7 +120,7 @@ def test_opsd_short_gaps_filled_long_gaps_skip_the_day(tmp_path):
     write_opsd(path, truth, drop_rows=[24 + 12, *range(48 + 5, 48 + 11)])
     data = load_building(opsd_cfg(path, "start_date=2016-06-01", "n_days=2"))
     q1, q2 = data.quality
-    assert not q1.skipped and q1.filled_steps == 2
+    assert not q1.skipped and q1.filled_steps == 2  # (the OPSD-marked row is the dropped one)
     assert q2.skipped and "missing" in q2.reason and "max_fill_hours=2" in q2.reason
     assert data.days() == [dt.date(2016, 6, 1)]
     with pytest.raises(DayNotAvailableError, match="skipped"):
@@ -267,7 +270,7 @@ def test_opsd_with_prices_from_a_separate_file(tmp_path):
     expected = prices["DE_price_day_ahead"].reindex(truth.index).interpolate()
     window = expected.loc[data.frame.index[0] : data.frame.index[-1]].to_numpy()
     np.testing.assert_allclose(data.frame[PRICE].to_numpy()[::4], window)
-    assert data.quality[0].filled_steps == 4  # one hour at 15 min
+    assert data.quality[0].filled_steps == 8  # the price hour and the OPSD-marked hour, at 15 min
 
 
 def test_continuous_load_listed_as_shiftable_is_an_error(tmp_path):

@@ -154,7 +154,11 @@ def _read_opsd_cached(
         text = df[OPSD_INTERPOLATED].fillna("")
         text.index = index
         text = text[~text.index.duplicated()].sort_index()
-        flags = text.apply(lambda s: any(c in s.split(",") for c in columns))
+        # OPSD joins the names of the interpolated series with " | " (household/imputation.py).
+        wanted = set(columns)
+        flags = text.apply(
+            lambda s: bool(wanted & {n.strip() for n in s.replace(",", "|").split("|")})
+        )
     else:
         flags = pd.Series(False, index=values.index)
     return values, flags.astype(bool)
