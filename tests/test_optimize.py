@@ -358,3 +358,15 @@ def test_decentralized_honours_restrict_and_penalize():
         sched = optimize_day(day, cfg, initial_state(cfg), {"dishwasher": probs})
         assert sched.placements[0].start_step not in (14, 15)
         assert check_schedule(sched, day, cfg, {"dishwasher": {14, 15}}) == []
+
+
+def test_time_limit_without_a_schedule_is_a_clear_error():
+    from ems_sweep.optimize import SolverFailedError
+
+    rng = np.random.default_rng(5)
+    cycles = [dishwasher(s) for s in (8, 12, 18, 20)]
+    day = make_day(rng.uniform(0.05, 0.4, 96), load=0.1, cycles=cycles, dt_h=0.25)
+    cfg = battery_cfg(**{"solver.time_limit_s": 1e-9})
+    # HiGHS stops before any incumbent: PuLP's status alone would not say so; sol_status does
+    with pytest.raises(SolverFailedError, match=r"returned NotSolved.*time_limit_s=1e-09"):
+        optimize_day(day, cfg, initial_state(cfg))
