@@ -60,7 +60,7 @@ def test_comparison_writes_files_and_consistent_figures(tmp_path: Path) -> None:
 def test_runner_summary_matches_daily(tmp_path: Path) -> None:
     from ems_sweep.pipelines.runner import run_job
 
-    cfg = make_cfg("building=res2", "n_days=2", "pipeline.plots=false")
+    cfg = make_cfg("building=res2", "n_days=2", "start_date=2016-01-12", "pipeline.plots=false")
     result = run_job(cfg, tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == result.status == "ok"
@@ -75,8 +75,8 @@ def test_runner_summary_matches_daily(tmp_path: Path) -> None:
     from ems_sweep.report import job_plots
 
     job_plots.main([str(tmp_path), "--max-days", "1"])
-    assert (tmp_path / "plots" / "schedule_2016-06-01.png").stat().st_size > 10_000
-    assert not (tmp_path / "plots" / "schedule_2016-06-02.png").exists()
+    assert (tmp_path / "plots" / "schedule_2016-01-12.png").stat().st_size > 10_000
+    assert not (tmp_path / "plots" / "schedule_2016-01-13.png").exists()
     with pytest.raises(SystemExit):
         job_plots.main([str(tmp_path), "--max-days", "-1"])
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 OK = "ok"
 INFEASIBLE = "infeasible"  # the solver found no schedule (or raised) for the day
 VIOLATIONS = "violations"  # a schedule came back but the independent checker rejected it
-FEASIBLE_STATUSES = {"optimal", "timelimit", "time limit", "feasible", "integer feasible"}
+FEASIBLE_STATUSES = {"optimal", "timelimit", "time limit", "feasible", "integer feasible", "rule"}
 
 
 @dataclass

@@ -18,7 +18,7 @@ from ems_sweep.optimize.kpis import day_kpis
 from ems_sweep.optimize.schedule import DaySchedule
 
 MIN_BASE_EUR = 0.01  # below this baseline cost magnitude a percentage means nothing
-MIN_BASE_SHARE = 0.1  # ... nor below this share of the consumption valued at the import price
+MIN_BASE_SHARE = 0.25  # ... nor below this share of the consumption valued at the import price
 
 if TYPE_CHECKING:
     from ems_sweep.pipelines.days import DayRun

@@ -87,7 +87,7 @@ def write_report(
         f"{', '.join(hw)}, tariff {cfg.tariff.kind.value}, solver {cfg.solver.name.value}. "
         "Savings are against the baseline (what happened) of the same days; the savings % of the "
         "period is the sum of savings over the magnitude of the summed baseline costs. With PV "
-        "that net cost can be near zero or negative: a % is given only where it is at least 10% of "
+        "that net cost can be near zero or negative: a % is given only where it is at least 25% of "
         "the consumption valued at the import price (else n/a); the savings in EUR and the "
         "savings relative to that consumption value always compare.",
         "",
