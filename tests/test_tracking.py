@@ -161,6 +161,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_raising_job_is_failed_others_finished(tmp_path: Path) -> None:
     """A task that raises: FAILED child with the error, the other job FINISHED, parent ended."""
     script = tmp_path / "raising_main.py"
@@ -194,6 +195,7 @@ def test_raising_job_is_failed_others_finished(tmp_path: Path) -> None:
     assert not [r for r in runs_of(uri) if r.info.status == "RUNNING"]
 
 
+@pytest.mark.slow
 def test_unreachable_store_then_sync_once(tmp_path: Path) -> None:
     """Jobs finish without a store; `sync` replays them into one, twice gives no duplicates."""
     dead = f"http://127.0.0.1:{free_port()}"
@@ -321,6 +323,7 @@ def test_eight_jobs_log_at_once_to_one_sqlite(sweep4: tuple[Path, str], tmp_path
     assert parents[0].info.status == "FINISHED" and parents[0].data.metrics["n_jobs"] == 8
 
 
+@pytest.mark.slow
 def test_real_mlflow_server(tmp_path: Path) -> None:
     """A single run (no -m) is one top-level run on a real `mlflow server` on 127.0.0.1."""
     port = free_port()
