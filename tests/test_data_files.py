@@ -62,7 +62,8 @@ def interval_data(start_utc: str, hours: int, seed: int = 0) -> pd.DataFrame:
 def write_opsd(path: Path, intervals: pd.DataFrame, drop_rows: list[int]) -> None:
     """An OPSD singleindex file: cumulative readings at interval starts, some rows missing."""
     cumulative = intervals.cumsum().shift(1).fillna(0.0)
-    cumulative.loc[intervals.index[-1] + pd.Timedelta(hours=1)] = intervals.sum()
+    step = intervals.index[1] - intervals.index[0]
+    cumulative.loc[intervals.index[-1] + step] = intervals.sum()
     cumulative = cumulative.round(6)
     out = cumulative.copy()
     out.insert(0, "cet_cest_timestamp", out.index.tz_convert("Europe/Berlin").strftime("%FT%T%z"))
@@ -310,3 +311,19 @@ def test_price_in_eur_per_mwh_is_rejected(tmp_path):
     )
     with pytest.raises(DataError, match="EUR/MWh"):
         load_building(cfg)
+
+
+def test_opsd_15_min_file_loaded_at_60_min(tmp_path):
+    hourly = interval_data("2016-05-30 22:00", 24 * 4)
+    quarters = pd.DataFrame(
+        np.repeat(hourly.to_numpy() / 4, 4, axis=0),
+        index=pd.date_range(hourly.index[0], periods=4 * len(hourly), freq="15min"),
+        columns=hourly.columns,
+    )
+    path = tmp_path / "household_data_15min_singleindex.csv"
+    write_opsd(path, quarters, drop_rows=[])
+    data = load_building(opsd_cfg(path, "start_date=2016-06-01"))
+    window = hourly.loc[data.frame.index[0] : data.frame.index[-1]]
+    assert len(data.frame) == 24
+    np.testing.assert_allclose(data.frame[PV], -window[f"{BID}_pv"], atol=1e-5)
+    assert [c.start.hour for c in data.cycles] == [19]
