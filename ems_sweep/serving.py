@@ -31,7 +31,7 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 
-from ems_sweep.config import Source
+from ems_sweep.config import ConfigError, Source
 from ems_sweep.serving_rows import INPUT_COLUMNS, RowError, RowSpec, base_config, row_configs
 
 CONFIG_ARTIFACT = "config"
@@ -51,7 +51,7 @@ FIGURES = {
 INPUT_SCHEMA = Schema(
     [
         ColSpec("string", "building_id", required=False),
-        ColSpec("long", "n_days", required=False),
+        ColSpec("double", "n_days", required=False),  # double: a missing cell is NaN
         ColSpec("string", "start_date", required=False),
         ColSpec("string", "mode", required=False),
         ColSpec("boolean", "battery_enabled", required=False),
@@ -188,14 +188,20 @@ def log_optimizer_model(
 ) -> ModelInfo:
     """Log the optimizer for this config as a pyfunc model in the active run (or `run_id`).
 
+    With a `run_id` other than the active run's, the run's experiment becomes the active one.
+
     Returns the ModelInfo; load it back with `mlflow.pyfunc.load_model(info.model_uri)` or
     `runs:/<run_id>/<name>`.
     """
-    run_id = run_id or (run.info.run_id if (run := mlflow.active_run()) else None)
+    active = mlflow.active_run()
+    run_id = run_id or (active.info.run_id if active else None)
     if run_id is None:
         raise MlflowException.invalid_parameter_value(
             "log_optimizer_model needs an active MLflow run or a run_id"
         )
+    if active is None or active.info.run_id != run_id:
+        # MLflow puts a logged model into the *active* experiment, not the source run's.
+        mlflow.set_experiment(experiment_id=mlflow.get_run(run_id).info.experiment_id)
     cfg = base_config(resolved_config)
     with tempfile.TemporaryDirectory(prefix="ems_model_") as tmp:
         config_file = Path(tmp) / "config.yaml"
@@ -204,19 +210,24 @@ def log_optimizer_model(
         if data := _building_data(cfg):
             artifacts[DATA_ARTIFACT] = data
         code = package_code(Path(tmp) / "code")
-        return Model.log(
-            name=name,
-            flavor=mlflow.pyfunc,
-            run_id=run_id,
-            python_model=OptimizerModel(),
-            artifacts=artifacts,
-            code_paths=[str(code)],
-            signature=SIGNATURE,
-            input_example=input_example(cfg),
-            pip_requirements=project_requirements(),
-            # MLflow would otherwise run a real optimization of the example at log time.
-            validate_serving_input=False,
-        )
+        saved_path = list(sys.path)
+        try:
+            return Model.log(
+                artifact_path=None,
+                name=name,
+                flavor=mlflow.pyfunc,
+                run_id=run_id,
+                python_model=str(Path(__file__).with_name("serving_entry.py")),
+                artifacts=artifacts,
+                code_paths=[str(code)],
+                signature=SIGNATURE,
+                input_example=input_example(cfg),
+                pip_requirements=project_requirements(),
+            )
+        finally:
+            # MLflow checks the input example by loading the model here, which puts the temp
+            # code copy on sys.path; do not leave a deleted folder there.
+            sys.path[:] = saved_path
 
 
 def run_config(run_id: str) -> dict[str, Any]:
@@ -267,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     mlflow.set_tracking_uri(args.tracking_uri or _default_tracking_uri())
     try:
         info = log_optimizer_model(run_config(args.run_id), name=args.name, run_id=args.run_id)
-    except (MlflowException, RowError, FileNotFoundError) as exc:
+    except (MlflowException, ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Logged model {info.model_uri} (runs:/{args.run_id}/{args.name})")
