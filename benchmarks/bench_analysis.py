@@ -44,6 +44,7 @@ class JobTiming:
     end: float  # last hook of the job
     task_s: float
     tracking_s: float
+    tracking_reported_s: float  # the callback's own figure (mlflow_run.json tracking_seconds)
     gap_s: float | None  # None for the first job of a process (that is start-up)
     hydra_status: str | None
     status: str  # summary.json status ("ok" / "failed" / "missing")
@@ -101,8 +102,7 @@ def read_events(log_dir: Path) -> dict[int, list[dict[str, Any]]]:
     return events
 
 
-def _summary(job_dir: Path) -> dict[str, Any]:
-    path = job_dir / "summary.json"
+def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -173,7 +173,8 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
                 worker_startup.append(begin - created)
             gap = None if previous_end is None else begin - previous_end
             previous_end = finish
-            summary = _summary(Path(raw["dir"]))
+            summary = _read_json(Path(raw["dir"]) / "summary.json")
+            marker = _read_json(Path(raw["dir"]) / "mlflow_run.json")
             metrics = summary.get("metrics", {})
             jobs.append(
                 JobTiming(
@@ -183,6 +184,7 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
                     end=finish,
                     task_s=raw["end"] - raw["start"],
                     tracking_s=sum(h["t"] - h["t0"] for h in hooks if h["cls"] == TRACKING_CLASS),
+                    tracking_reported_s=float(marker.get("tracking_seconds") or 0.0),
                     gap_s=gap,
                     hydra_status=raw.get("status"),
                     status=summary.get("status", "missing"),

@@ -24,11 +24,13 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_analysis import (  # noqa: E402
+    JobTiming,
     SweepTiming,
     analyse,
     import_costs,
@@ -37,6 +39,7 @@ from bench_report import machine, render, write_readme  # noqa: E402
 from bench_store import StoreCount, count_runs, time_compare, time_rest_listing  # noqa: E402
 
 README = HERE / "README.md"
+LAST_RAW = Path(tempfile.gettempdir()) / "sweep_bench_last.json"
 BUILDINGS = ["res1", "res2", "res3", "res4", "res5", "res6", "ind3"]
 EXPERIMENT = "Pipeline_A_Comparison"
 
@@ -72,6 +75,7 @@ class SweepRun:
     store: StoreCount | None
     workdir: str
     job_dirs: int
+    log_tail: str = ""  # the CLI's last output lines when it exited non-zero
 
     @property
     def lost(self) -> int:
@@ -172,6 +176,10 @@ def run_sweep(
         print(f"  could not read the store: {exc}", file=sys.stderr)
         store = None
     job_dirs = sum(1 for p in sweep_dir.iterdir() if p.is_dir()) if sweep_dir.exists() else 0
+    tail = ""
+    if code != 0:
+        tail = "\n".join((workdir / "sweep.log").read_text().strip().splitlines()[-15:])
+        print(f"  the CLI exited {code}:\n{tail}", file=sys.stderr)
     run = SweepRun(
         spec=spec.name,
         launcher=launcher,
@@ -182,6 +190,7 @@ def run_sweep(
         store=store,
         workdir=str(workdir),
         job_dirs=job_dirs,
+        log_tail=tail,
     )
     print(
         f"    wall {timing.wall_s:.1f} s, {run.jobs_per_min:.1f} jobs/min, failed {run.failed},"
@@ -323,6 +332,23 @@ def plans(quick: bool, resolutions: list[int]) -> tuple[list[SweepSpec], SweepSp
     return sweeps, scale
 
 
+def _run_from(d: dict[str, Any]) -> SweepRun:
+    t = dict(d["timing"])
+    t["jobs"] = [JobTiming(**j) for j in t["jobs"]]
+    store = StoreCount(**d["store"]) if d["store"] else None
+    return SweepRun(**{**d, "timing": SweepTiming(**t), "store": store})
+
+
+def from_raw(raw: dict[str, Any]) -> tuple[Any, ...]:
+    """Rebuild the measures of a stored run (the --json file), to render them again."""
+    runs = [_run_from(r) for r in raw["runs"]]
+    startup = Startup(**raw["startup"]) if raw.get("startup") else None
+    scale = None
+    if raw.get("scale"):
+        scale = Scale(**{**raw["scale"], "run": _run_from(raw["scale"]["run"])})
+    return raw["info"], raw.get("argv", []), runs, startup, scale
+
+
 # ---- main ----------------------------------------------------------------------------------
 
 
@@ -342,9 +368,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-jobs", type=int, default=2, help="joblib workers (default 2)")
     parser.add_argument("--repeats", type=int, help="start-up repeats (default 3, quick 1)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs")
-    parser.add_argument("--json", type=Path, help="also write the raw measures here")
+    parser.add_argument(
+        "--json", type=Path, default=LAST_RAW, help=f"raw measures go here (default {LAST_RAW})"
+    )
+    parser.add_argument(
+        "--from-json", type=Path, help="render (and write) a stored run's measures; run nothing"
+    )
     args = parser.parse_args(argv)
     argv_text = sys.argv[1:] if argv is None else argv
+    if args.from_json:
+        raw = json.loads(args.from_json.read_text())
+        info, argv_text, runs, startup, scale = from_raw(raw)
+        return report(args, info, argv_text, runs, startup, scale)
     parts = set(args.only or ["startup", "sweeps", "scale"])
     resolutions = args.resolutions or ([15] if args.quick else [15, 60])
     sweeps, scale_spec = plans(args.quick, resolutions)
@@ -366,16 +401,24 @@ def main(argv: list[str] | None = None) -> int:
         if "scale" in parts:
             scale = measure_scale(scale_spec, args.n_jobs, root, targets_)
     finally:
-        if args.json:
-            raw = {
-                "info": info,
-                "runs": [asdict(r) for r in runs],
-                "startup": startup and asdict(startup),
-            }
-            raw["scale"] = scale and asdict(scale)
-            args.json.write_text(json.dumps(raw, indent=1, default=str))
+        raw = {"info": info, "argv": argv_text, "runs": [asdict(r) for r in runs]}
+        raw["startup"] = startup and asdict(startup)
+        raw["scale"] = scale and asdict(scale)
+        args.json.write_text(json.dumps(raw, indent=1, default=str))
+        print(f"Raw measures in {args.json}", file=sys.stderr)
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    return report(args, info, argv_text, runs, startup, scale)
+
+
+def report(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    argv_text: list[str],
+    runs: list[SweepRun],
+    startup: Startup | None,
+    scale: Scale | None,
+) -> int:
     body = render(info, argv_text, runs, startup, scale)
     print(body)
     for r in [*runs, *([scale.run] if scale else [])]:
