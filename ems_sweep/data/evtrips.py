@@ -40,3 +40,14 @@ def trips_from_charging(
         trips.append(EVTrip(departure=departure, arrival=arrival, energy_kwh=round(energy, 3)))
         prev_end = index[e] if e < len(index) else index[-1] + step
     return trips
+
+
+def snap_trip(trip: EVTrip, resolution_min: int) -> EVTrip:
+    """Trip times on the run's step grid: the car leaves at its step's start and counts as back
+    from the step after it arrives, so it is never at home for a step it was partly away."""
+    freq = f"{resolution_min}min"
+    return EVTrip(
+        departure=trip.departure.floor(freq, ambiguous=True, nonexistent="shift_backward"),
+        arrival=trip.arrival.ceil(freq, ambiguous=True, nonexistent="shift_forward"),
+        energy_kwh=trip.energy_kwh,
+    )

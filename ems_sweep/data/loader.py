@@ -11,6 +11,7 @@ from ems_sweep.config import Source
 from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble
 from ems_sweep.data.errors import DataError
+from ems_sweep.data.evtrips import snap_trip
 from ems_sweep.data.model import BuildingData, DayQuality
 from ems_sweep.data.resample import resample
 
@@ -52,7 +53,7 @@ def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int)
         if not b.generator.has_ev:  # a car the building does not have: plausible synthetic trips
             days = [start + k * one for k in range(-1, n_days + 1)]
             trips = builtin.ev_trips(b.generator, str(b.id), int(cfg.seed), days, str(b.timezone))
-        trips = [_snap(t, resolution) for t in trips]
+        trips = [snap_trip(t, resolution) for t in trips]
     return assemble(
         building=str(b.id),
         timezone=str(b.timezone),
@@ -64,16 +65,4 @@ def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int)
         n_days=n_days,
         quality={start + k * one: DayQuality(date=start + k * one) for k in range(n_days)},
         ev_trips=trips,
-    )
-
-
-def _snap(trip, resolution: int):
-    """Trip times on the run's step grid: leave at the step start, back by the step's end."""
-    from ems_sweep.data.model import EVTrip
-
-    freq = f"{resolution}min"
-    return EVTrip(
-        departure=trip.departure.floor(freq, ambiguous=True, nonexistent="shift_backward"),
-        arrival=trip.arrival.ceil(freq, ambiguous=True, nonexistent="shift_forward"),
-        energy_kwh=trip.energy_kwh,
     )
