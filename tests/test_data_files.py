@@ -192,14 +192,16 @@ def test_cossmic_price_gap_is_reported(cossmic_dir):
 
 def test_cossmic_res1_without_export_meter(cossmic_dir):
     path = cossmic_dir / "DE_KN_residential1_60min.csv.gz"
-    data = load_building(
-        tidy_cfg(path, "building=cossmic_res1", "start_date=2016-07-01", "n_days=3")
-    )
+    cfg = tidy_cfg(path, "building=cossmic_res1", "start_date=2016-07-01", "n_days=3", "ev=default")
+    data = load_building(cfg)
     f = data.frame
     assert OBSERVED_EXPORT not in f.columns
     assert (f.drop(columns=[PRICE]) >= 0).all().all()
     # Night-time consumption is metered import; by day the other load never drops to zero.
     assert f[FIXED_LOAD].min() > 0
+    # No EV meter: plausible synthetic trips, on the run's hourly grid.
+    assert data.ev_trips
+    assert all(t.departure.minute == 0 and t.arrival.minute == 0 for t in data.ev_trips)
 
 
 def test_load_is_fast_and_cached(cossmic_dir):
