@@ -149,3 +149,19 @@ def test_swept_keys_and_best_worst() -> None:
     ]
     tags = best_and_worst(rows)
     assert tags["ems_sweep.best_job"] == "1" and tags["ems_sweep.worst_job"] == "0"
+
+
+def test_log_model_hook_skips_with_a_warning_when_serving_is_missing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import sys
+
+    import pytest
+
+    from ems_sweep.tracking.logger import _log_model
+    from ems_sweep.tracking.store import Store
+
+    monkeypatch.setitem(sys.modules, "ems_sweep.serving", None)  # import raises ImportError
+    rec = build_record(make_job_dir(tmp_path))
+    with pytest.warns(UserWarning, match="tracking.log_model=true"):
+        _log_model(Store("sqlite:///unused.db", None), "run-id", rec)
