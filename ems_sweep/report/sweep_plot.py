@@ -14,6 +14,9 @@ import pandas as pd
 from ems_sweep.report.sweep_analysis import unit
 
 MAX_BAR_ROWS = 12
+# Values are written into the heatmap cells up to this many per panel; beyond, text rendering
+# dominates compare's run time and report.md holds the numbers anyway.
+MAX_ANNOTATED_CELLS = 120
 
 
 def _axis_label(metric: str) -> str:
@@ -25,9 +28,7 @@ def _bars(ax, table: pd.DataFrame, metric: str) -> None:
     n_rows, n_modes = table.shape
     width = 0.8 / max(n_modes, 1)
     x = np.arange(n_rows)
-    finite = table.to_numpy(dtype=float)
-    finite = finite[np.isfinite(finite)]
-    digits = 2 if finite.size and np.abs(finite).max() < 10 else 1
+    digits = _digits(table.to_numpy(dtype=float))
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
@@ -59,18 +60,65 @@ def _bars(ax, table: pd.DataFrame, metric: str) -> None:
     )
 
 
-def _heatmap(ax, fig, table: pd.DataFrame, metric: str) -> None:
-    data = table.to_numpy(dtype=float)
+def _digits(data: np.ndarray) -> int:
     finite = data[np.isfinite(data)]
-    limit = float(np.abs(finite).max()) if finite.size else 1.0
-    image = ax.imshow(data, aspect="auto", cmap="RdYlGn", vmin=-limit, vmax=limit)
-    ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns])
-    ax.set_yticks(range(table.shape[0]), [str(r) for r in table.index], fontsize=7)
-    if table.size <= 400:
-        for (r, c), value in np.ndenumerate(data):
-            text = "n/a" if np.isnan(value) else f"{value:.1f}"
-            ax.text(c, r, text, ha="center", va="center", fontsize=6)
-    fig.colorbar(image, ax=ax, label=_axis_label(metric))
+    return 2 if finite.size and np.abs(finite).max() < 10 else 1
+
+
+def _heatmap_figure(tables: dict[str, pd.DataFrame], title: str, note: str):
+    """Side-by-side heatmaps sharing the row labels; laid out by hand in inches.
+
+    A 200-job grid has ~60 rows: tight_layout would measure every label again (seconds of
+    text layout), so the margins are computed from the label lengths instead.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+
+    first = next(iter(tables.values()))
+    n_rows, n_cols = first.shape
+    label_w = 0.3 + 0.055 * max(len(str(r)) for r in first.index)
+    panel_w, cbar_gap, cbar_w, gap = 0.85 * n_cols + 0.2, 0.12, 0.15, 1.0
+    top, bottom, row_h = 1.7, 0.2, 0.18
+    width = label_w + len(tables) * (panel_w + cbar_gap + cbar_w + gap)
+    height = top + bottom + row_h * n_rows
+    fig = plt.figure(figsize=(width, height))
+    x = label_w
+    for i, (metric, table) in enumerate(tables.items()):
+        ax = fig.add_axes((x / width, bottom / height, panel_w / width, row_h * n_rows / height))
+        cax = fig.add_axes(
+            (
+                (x + panel_w + cbar_gap) / width,
+                bottom / height,
+                cbar_w / width,
+                0.6 * n_rows * row_h / height,
+            )
+        )
+        data = table.to_numpy(dtype=float)
+        finite = data[np.isfinite(data)]
+        limit = float(np.abs(finite).max()) if finite.size else 1.0
+        cmap = colormaps["RdYlGn"].with_extremes(bad="lightgrey")
+        image = ax.imshow(data, aspect="auto", cmap=cmap, vmin=-limit, vmax=limit)
+        ax.xaxis.tick_top()
+        ax.set_xticks(range(n_cols), [str(c) for c in table.columns], rotation=30, ha="left")
+        if i == 0:
+            ax.set_yticks(range(n_rows), [str(r) for r in table.index], fontsize=7)
+        else:
+            ax.set_yticks([])
+        if table.size <= MAX_ANNOTATED_CELLS:
+            digits = _digits(data)
+            for (r, c), value in np.ndenumerate(data):
+                text = "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+                ax.text(c, r, text, ha="center", va="center", fontsize=6)
+        fig.colorbar(image, cax=cax, label=_axis_label(metric))
+        ax.set_title(f"{_axis_label(metric)}{note}", fontsize=9, pad=8)
+        x += panel_w + cbar_gap + cbar_w + gap
+    fig.suptitle(
+        f"{title}\nby building (rows) and mode (columns); grey: no finished job",
+        fontsize=10,
+        y=1 - 0.1 / height,
+        va="top",
+    )
+    return fig
 
 
 def plot_comparison(
@@ -83,22 +131,18 @@ def plot_comparison(
     import matplotlib.pyplot as plt
 
     n_rows = max(len(t.index) for t in tables.values())
-    heat = n_rows > MAX_BAR_ROWS
-    if heat:
-        width, height = 4.0 + 2.2 * len(tables) * 1.4, min(3 + 0.22 * n_rows, 40)
-        fig, axes = plt.subplots(1, len(tables), figsize=(width, height), squeeze=False)
+    if n_rows > MAX_BAR_ROWS:
+        note = f"\n(mean of up to {cell_jobs} jobs per cell)" if cell_jobs > 1 else ""
+        fig = _heatmap_figure(tables, title, note)
     else:
         width = min(max(6.0, 1.1 * n_rows * max(len(t.columns) for t in tables.values())), 20)
         fig, axes = plt.subplots(len(tables), 1, figsize=(width, 3.6 * len(tables)), squeeze=False)
-    for ax, (metric, table) in zip(axes.flat, tables.items(), strict=True):
-        if heat:
-            _heatmap(ax, fig, table, metric)
-        else:
+        for ax, (metric, table) in zip(axes.flat, tables.items(), strict=True):
             _bars(ax, table, metric)
-        note = f" (mean of up to {cell_jobs} jobs per bar)" if cell_jobs > 1 else ""
-        ax.set_title(f"{_axis_label(metric)} by building and mode{note}", fontsize=10)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+            note = f" (mean of up to {cell_jobs} jobs per bar)" if cell_jobs > 1 else ""
+            ax.set_title(f"{_axis_label(metric)} by building and mode{note}", fontsize=10)
+        fig.suptitle(title, fontsize=11)
+        fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
