@@ -28,7 +28,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PythonModel, PythonModelContext
-from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.config import ConfigError, Source
@@ -51,7 +51,9 @@ FIGURES = {
 INPUT_SCHEMA = Schema(
     [
         ColSpec("string", "building_id", required=False),
-        ColSpec("double", "n_days", required=False),  # double: a missing cell is NaN
+        # Any: MLflow's long rejects a missing cell (NaN) and double rejects ints other than 0/1;
+        # serving_rows checks it is a whole number >= 1.
+        ColSpec(AnyType(), "n_days", required=False),
         ColSpec("string", "start_date", required=False),
         ColSpec("string", "mode", required=False),
         ColSpec("boolean", "battery_enabled", required=False),

@@ -224,6 +224,11 @@ def row_config(base: DictConfig, spec: RowSpec, building_data: str | None = None
         for override in overrides:
             group = override.split("=", 1)[0]
             cfg[group] = composed[group]
+        if not logged_building and _same_data(composed.building, base.building):
+            # e.g. `cossmic_res1` for a run of that group (its name is the data id): keep the
+            # logged node and its shipped data file.
+            logged_building = True
+            cfg.building = copy.deepcopy(base.building)
     if logged_building and building_data and cfg.building.source != Source.builtin:
         cfg.building.path = building_data
     cfg.n_days = spec.n_days
@@ -233,6 +238,15 @@ def row_config(base: DictConfig, spec: RowSpec, building_data: str | None = None
     cfg.tracking.log_model = False
     cfg.pipeline.max_plot_days = 0
     return cfg
+
+
+def _same_data(composed: DictConfig, logged: DictConfig) -> bool:
+    """A packaged file building that reads the same data as the logged one."""
+    return (
+        composed.source != Source.builtin
+        and composed.source == logged.source
+        and composed.id == logged.id
+    )
 
 
 def row_configs(

@@ -57,7 +57,7 @@ def test_a_learning_run_is_served_by_the_comparison_pipeline():
 @pytest.mark.parametrize(
     ("bad", "needle"),
     [
-        ({"building_id": "res9"}, "Row 1: building_id='res9' is invalid; allowed: one of ['ind3'"),
+        ({"building_id": "res9"}, "Row 1: building_id='res9' is invalid; allowed: one of ['"),
         ({"mode": "central"}, "Row 1: mode='central' is invalid; allowed: one of ['centralized'"),
         ({"n_days": 0}, "Row 1: n_days=0 is invalid; allowed: an integer >= 1"),
         ({"n_days": 1.5}, "Row 1: n_days=1.5 is invalid"),
@@ -71,6 +71,8 @@ def test_bad_rows_name_row_column_and_value(base, bad, needle):
     with pytest.raises(RowError) as err:
         parse_rows(rows, base)
     assert needle in str(err.value)
+    if "building_id" in bad:
+        assert "'res1'" in str(err.value) and "'res6'" in str(err.value)
 
 
 def test_bad_row_fails_before_any_solver_runs(base, monkeypatch):
@@ -86,3 +88,19 @@ def test_bad_row_fails_before_any_solver_runs(base, monkeypatch):
     with pytest.raises(MlflowException, match="Row 1: building_id='nowhere'"):
         model.predict(None, rows)
     assert calls == []
+
+
+def test_a_file_building_runs_on_the_data_shipped_with_the_model():
+    logged = base_config(_compose(["building=cossmic_res1", "n_days=1"]))
+    shipped = "/models/m-1/artifacts/DE_KN_residential1_60min.csv.gz"
+    rows = pd.DataFrame(
+        [
+            {"building_id": "cossmic_res1", "n_days": 2},  # the group the run used
+            {"building_id": "DE_KN_residential1", "n_days": None},  # its name / data id
+            {"building_id": "res2", "n_days": 1},
+        ]
+    )
+    (s1, c1), (s2, c2), (_, c3) = row_configs(rows, logged, building_data=shipped)
+    assert c1.building.path == shipped and c2.building.path == shipped
+    assert (c1.n_days, c2.n_days) == (2, 1)
+    assert c3.building.source.value == "builtin" and c3.building.name == "res2"
