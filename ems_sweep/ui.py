@@ -62,14 +62,15 @@ def server_command(
 
 def browse_url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    return f"http://{shown}:{port}"
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
 def check_port(host: str, port: int) -> None:
     """Fail with a clear message instead of a server traceback when the port is taken."""
     if not 0 < port < 65536:
         raise CompareError(f"Invalid --port {port}; allowed: 1..65535")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         try:
             sock.bind((host, port))
         except OSError as exc:

@@ -86,7 +86,9 @@ def normalize(runs: pd.DataFrame) -> pd.DataFrame:
     df.insert(4, "pipeline", _first_present(df, ["tags.pipeline", "params.pipeline"]))
     err = _first_present(df, [f"tags.{t}" for t in ERROR_TAGS])
     failed = df["status"] != FINISHED
-    df.insert(5, "error", err.where(~failed | (err != ""), "(no error logged)").where(failed, ""))
+    missing = "(no error logged)"
+    err = err.where(err != "", df["status"].map({"RUNNING": "(still running)"}).fillna(missing))
+    df.insert(5, "error", err.where(failed, ""))
     df = pd.concat([df, override_columns(df)], axis=1)
     order = ["job", "start_time"] if "start_time" in df.columns else ["job"]
     return df.sort_values(order, na_position="last").reset_index(drop=True)

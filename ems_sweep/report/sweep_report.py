@@ -29,10 +29,14 @@ def describe_job(row: pd.Series) -> str:
 
 def extreme_lines(c: Comparison) -> list[str]:
     direction = "highest" if c.extremes.goal == "max" else "lowest"
+    col = f"metrics.{c.metric}"
+    finished = c.runs.loc[c.runs["status"] == "FINISHED", col]
     lines = []
     for label, row in (("Best ", c.extremes.best), ("Worst", c.extremes.worst)):
-        value = fmt(c.metric, row[f"metrics.{c.metric}"])
-        lines.append(f"{label} {c.metric}: {value}  {describe_job(row)}")
+        value = fmt(c.metric, row[col])
+        ties = int((finished == row[col]).sum()) - 1
+        tie = f"  [tied with {ties} other job{'s' if ties > 1 else ''}]" if ties > 0 else ""
+        lines.append(f"{label} {c.metric}: {value}  {describe_job(row)}{tie}")
     lines.append(f"(best = {direction} {c.metric}; failed jobs excluded)")
     return lines
 
