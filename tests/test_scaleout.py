@@ -4,6 +4,7 @@ jobs run in other processes (submitit) and as Ray tasks, logged as parent/child 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,48 @@ def test_slurm_preset_extends_the_plugin_and_takes_site_overrides():
     assert (launcher.partition, launcher.timeout_min, launcher.mem_gb) == ("cpu", 120, 4)
     assert launcher.cpus_per_task == 2  # follows the solver's threads
     assert launcher.submitit_folder.endswith("/.submitit/%j")  # the plugin's default
+
+
+def test_slurm_preset_reaches_sbatch(cli, tmp_path):
+    """The preset and site overrides end up as #SBATCH lines (a stand-in sbatch keeps the script
+    and refuses the job, so nothing waits for a cluster)."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    kept = tmp_path / "submitted.sh"
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text(
+        f'#!/bin/sh\ncp "$1" {kept}\necho "sbatch: error: no cluster here" >&2\nexit 1\n'
+    )
+    sbatch.chmod(0o755)
+    srun = bin_dir / "srun"  # submitit checks that it exists; never called here
+    srun.write_text("#!/bin/sh\nexit 1\n")
+    srun.chmod(0o755)
+    proc = cli(
+        [
+            "building=res1,res2",
+            "tracking=none",
+            "hydra/launcher=slurm",
+            "hydra.launcher.partition=cpu",
+            "hydra.launcher.timeout_min=120",
+            "solver.threads=2",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            "-m",
+        ],
+        tmp_path,
+        env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+        timeout=120,
+    )
+    assert proc.returncode != 0 and "no cluster here" in proc.stderr, proc.stderr[-2000:]
+    script = kept.read_text()
+    for line in (
+        "#SBATCH --partition=cpu",
+        "#SBATCH --time=120",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH --mem=4GB",
+        "#SBATCH --array=0-1%2",  # both jobs at once (array_parallelism 64 >= 2)
+    ):
+        assert line in script, script
 
 
 def test_plugin_launcher_names_are_not_shadowed():
