@@ -285,6 +285,8 @@ def _own_global_hydra() -> Iterator[None]:
     try:
         yield
     finally:
+        # hydra.initialize swaps the GlobalHydra singleton on exit: fetch it again.
+        global_hydra = GlobalHydra.instance()
         global_hydra.clear()
         if parked is not None:
             global_hydra.initialize(parked)

@@ -104,3 +104,15 @@ def test_a_file_building_runs_on_the_data_shipped_with_the_model():
     assert c1.building.path == shipped and c2.building.path == shipped
     assert (c1.n_days, c2.n_days) == (2, 1)
     assert c3.building.source.value == "builtin" and c3.building.name == "res2"
+
+
+def test_rows_compose_inside_a_running_hydra_app(base):
+    """The tracking callback logs (and MLflow test-predicts) the model inside the Hydra job."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_configs()
+    with initialize_config_module(config_module="ems_sweep.conf", version_base="1.3"):
+        outer = GlobalHydra.instance().hydra
+        ((_, cfg),) = row_configs(pd.DataFrame([{"building_id": "res3"}]), base)
+        assert cfg.building.name == "res3"
+        assert GlobalHydra.instance().hydra is outer  # the app's Hydra is back in place
