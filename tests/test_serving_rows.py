@@ -116,3 +116,18 @@ def test_rows_compose_inside_a_running_hydra_app(base):
         ((_, cfg),) = row_configs(pd.DataFrame([{"building_id": "res3"}]), base)
         assert cfg.building.name == "res3"
         assert GlobalHydra.instance().hydra is outer  # the app's Hydra is back in place
+
+
+def test_a_run_without_config_yaml_is_rebuilt_from_its_params():
+    """`serving log --run-id` on a run that only has the flattened config params."""
+    from omegaconf import OmegaConf
+
+    from ems_sweep.serving import _config_from_params
+    from ems_sweep.tracking.record import flatten, param_value
+
+    cfg = _compose(["building=res4", "mode=centralized_phases", "ev=default", "n_days=2"])
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    params = {k: param_value(v) for k, v in flatten(plain).items()}
+    params.update(building_id="res4", optimization_mode="centralized_phases", pipeline="comparison")
+    rebuilt = base_config(_config_from_params("run-1", params))
+    assert rebuilt == base_config(cfg)
