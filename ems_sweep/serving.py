@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.resources
+import logging
 import math
 import shutil
 import sys
@@ -37,6 +38,8 @@ from ems_sweep.serving_rows import INPUT_COLUMNS, RowError, RowSpec, base_config
 CONFIG_ARTIFACT = "config"
 DATA_ARTIFACT = "building_data"
 PROJECT_DIST = "ems-sweep"
+
+log = logging.getLogger(__name__)
 
 # Job figure (JobResult.metrics) -> output column.
 FIGURES = {
@@ -115,12 +118,13 @@ def optimize_row(spec: RowSpec, cfg: DictConfig) -> dict[str, Any]:
             result = run_comparison(cfg, Path(job_dir))
             status, error, metrics = result.status, result.error, result.metrics
         except Exception as exc:  # one row's failure is reported in its row, not for all
+            log.exception("Row %s failed", spec)
             status, error, metrics = "failed", f"{type(exc).__name__}: {exc}", {}
     row["status"] = status
     row["feasible"] = status == "ok" and metrics.get("optimization_success", 0.0) == 1.0
     for figure, column in FIGURES.items():
         row[column] = float(metrics.get(figure, math.nan))
-    for column in ("constraint_violations", "days_ok"):
+    for column in ("constraint_violations", "days_ok"):  # -1: the job gave no count
         value = row[column]
         row[column] = int(value) if math.isfinite(value) else -1
     row["error"] = error
