@@ -131,3 +131,16 @@ def test_a_run_without_config_yaml_is_rebuilt_from_its_params():
     params.update(building_id="res4", optimization_mode="centralized_phases", pipeline="comparison")
     rebuilt = base_config(_config_from_params("run-1", params))
     assert rebuilt == base_config(cfg)
+
+
+def test_a_row_that_fails_in_the_pipeline_reports_it_in_its_row(cossmic_dir):
+    """Days outside a file's data are only known once it is read: that row fails, not the call."""
+    from ems_sweep.serving import optimize_row
+
+    path = cossmic_dir / "DE_KN_residential1_60min.csv.gz"
+    logged = base_config(_compose(["building=cossmic_res1", f"building.path={path}"]))
+    ((spec, cfg),) = row_configs(pd.DataFrame([{"start_date": "2030-01-01"}]), logged)
+    row = optimize_row(spec, cfg)
+    assert (row["status"], row["feasible"], row["constraint_violations"]) == ("failed", False, -1)
+    assert "2030-01-01" in row["error"]
+    assert row["savings_eur"] != row["savings_eur"]  # NaN, never a made-up figure
