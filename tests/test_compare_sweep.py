@@ -95,11 +95,15 @@ def test_compare_real_sweep(sweep):
     )
 
 
-def test_compare_real_sweep_bad_inputs(sweep):
-    res = _compare(sweep["root"], "--tracking-uri", sweep["uri"], "--metric", "nope", "--no-files")
-    assert res.returncode == 2
-    assert "Unknown metric 'nope'" in res.stderr
-    assert "savings_pct" in res.stderr and "total_cost" in res.stderr
-    res = _compare(sweep["root"], "--tracking-uri", sweep["uri"], "--sweep", "0123456789abcdef")
-    assert res.returncode == 2
-    assert "Unknown sweep '0123456789abcdef'" in res.stderr and "sweep-" in res.stderr
+def test_compare_real_sweep_bad_inputs(sweep, capsys):
+    from ems_sweep.compare import main
+
+    uri = ["--tracking-uri", sweep["uri"], "--no-files"]
+    assert main([*uri, "--metric", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown metric 'nope'" in err and "savings_pct" in err and "total_cost" in err
+    assert main([*uri, "--sweep", "0123456789abcdef"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown sweep '0123456789abcdef'" in err and "sweep-" in err
+    assert main([*uri, "--experiment", "Pipeline_C"]) == 2
+    assert "existing experiments: Pipeline_A_Comparison" in capsys.readouterr().err
