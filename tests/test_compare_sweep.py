@@ -106,4 +106,6 @@ def test_compare_real_sweep_bad_inputs(sweep, capsys):
     err = capsys.readouterr().err
     assert "Unknown sweep '0123456789abcdef'" in err and "sweep-" in err
     assert main([*uri, "--experiment", "Pipeline_C"]) == 2
-    assert "existing experiments: Pipeline_A_Comparison" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Unknown experiment 'Pipeline_C'; existing experiments: " in err
+    assert "Pipeline_A_Comparison" in err
