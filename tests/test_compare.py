@@ -48,6 +48,7 @@ def _log_sweep(client, exp_id: str, name: str, jobs: list, start_ms: int, sweep_
             "mlflow.parentRunId": parent,
             "ems_sweep.run_type": "job",
             "ems_sweep.job_num": str(num),
+            "ems_sweep.sweep_dir": str(sweep_dir),
             "ems_sweep.overrides": f"building={building} mode={mode} battery={battery}",
             "building": building,
             "mode": mode,
@@ -98,7 +99,23 @@ def store(tmp_path_factory) -> dict:
     sweep_dir.mkdir(parents=True)
     old = _log_sweep(client, exp, "sweep-old", OLD_JOBS, now - 3_600_000, root / "gone")
     new = _log_sweep(client, exp, "sweep-new", NEW_JOBS, now, sweep_dir)
-    return {"uri": uri, "root": root, "old": old, "new": new, "sweep_dir": sweep_dir}
+    # A sweep over both pipelines: one parent per experiment, jobs split between them.
+    mixed_dir = root / "multirun" / "mixed"
+    mixed = [
+        _log_sweep(client, client.create_experiment(name), "sweep-mixed", jobs, start, mixed_dir)
+        for name, jobs, start in (
+            ("Mixed_A", OLD_JOBS, now - 7_200_000),
+            ("Mixed_B", NEW_JOBS[:2], now - 7_100_000),
+        )
+    ]
+    return {
+        "uri": uri,
+        "root": root,
+        "old": old,
+        "new": new,
+        "mixed": mixed,
+        "sweep_dir": sweep_dir,
+    }
 
 
 def compare(store: dict, capsys, *args: str) -> tuple[int, str, str]:
@@ -167,7 +184,28 @@ def test_filter_and_all_sweeps(store, capsys, tmp_path):
 
     code, out, err = compare(store, capsys, "--sweep", "all", "--out", str(tmp_path))
     assert code == 0, err
-    assert len(pd.read_csv(tmp_path / "runs.csv")) == len(NEW_JOBS) + len(OLD_JOBS)
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == 2 * len(OLD_JOBS) + len(NEW_JOBS) + 2
+
+
+def test_sweep_with_one_parent_per_experiment(store, capsys, tmp_path):
+    """Both parents of a two-pipeline sweep are found by name; all their jobs are compared."""
+    from mlflow.tracking import MlflowClient
+
+    code, out, err = compare(
+        store, capsys, "--sweep", "sweep-mixed", "--out", str(tmp_path), "--log-to-parent"
+    )
+    assert code == 0, err
+    assert "in Mixed_A, Mixed_B" in out
+    assert "Jobs: 4 (4 finished)" in out
+    assert "Best  savings_pct: 12.00 %  res1-centralized-none" in out
+    assert "Worst savings_pct: 2.00 %  res3-decentralized-default" in out
+    client = MlflowClient(store["uri"])
+    for parent in store["mixed"]:
+        assert {f.path for f in client.list_artifacts(parent, "compare")} == {
+            "compare/runs.csv",
+            "compare/comparison.png",
+            "compare/report.md",
+        }
 
 
 def test_metric_where_lower_is_better(store, capsys):
