@@ -139,7 +139,7 @@ def test_plain_install_from_another_directory_finds_the_config_tree(tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
     proc = subprocess.run(
-        [sys.executable, "-m", "ems_sweep", "building=res2", "--cfg", "job"],
+        [sys.executable, "-m", "ems_sweep", "building=res2", "--cfg", "job", "--resolve"],
         cwd=elsewhere,
         env=env,
         capture_output=True,
