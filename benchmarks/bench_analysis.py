@@ -69,7 +69,8 @@ class SweepTiming:
     teardown_s: float  # last job end -> process exit
     atexit_s: float  # atexit handlers of the launcher process (MLflow's, loky's, ...)
     finalize_s: float  # after the last atexit handler: interpreter finalization
-    compose_s: float  # Hydra's per-job compose (load_sweep_config), mean per job
+    compose_s: float  # Hydra's per-job compose (load_sweep_config) by the launcher, mean
+    validate_s: float  # the sweeper composing every job once up front (launcher, serial), total
     worker_startup_s: list[float]  # worker created -> its first job (joblib only)
     peak_rss_mb: dict[int, float]  # per process that ran jobs
     launcher_rss_mb: float
@@ -152,7 +153,7 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
     peak: dict[int, float] = {}
     hook_totals: dict[str, float] = defaultdict(float)
     tracking_sweep = 0.0
-    compose: list[float] = []
+    compose: list[tuple[int, float, float]] = []  # (pid, start, seconds)
     for pid, evs in events.items():
         created = next(e["t"] for e in evs if e["event"] == "process")
         for ev in evs:
@@ -161,7 +162,7 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
                 if ev["cls"] == TRACKING_CLASS and not _is_job_event(ev):
                     tracking_sweep += ev["t"] - ev["t0"]
                 if ev["cls"] == "Hydra" and ev["hook"] == "compose":
-                    compose.append(ev["t"] - ev["t0"])
+                    compose.append((pid, ev["t0"], ev["t"] - ev["t0"]))
         previous_end: float | None = None
         for raw in _jobs_of(evs):
             if raw["start"] is None or raw["end"] is None:
@@ -217,7 +218,10 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
         teardown_s=exit_t - last_job,
         atexit_s=last_handler - first_handler,
         finalize_s=exit_t - last_handler,
-        compose_s=statistics.fmean(compose) if compose else 0.0,
+        compose_s=statistics.fmean(
+            [sec for pid, t0, sec in compose if pid != launcher or t0 > first_job] or [0.0]
+        ),
+        validate_s=sum(sec for pid, t0, sec in compose if pid == launcher and t0 < first_job),
         worker_startup_s=worker_startup,
         peak_rss_mb=peak,
         launcher_rss_mb=launcher_rss,

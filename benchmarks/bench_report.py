@@ -22,6 +22,30 @@ if TYPE_CHECKING:
 
 BEGIN = "<!-- sweep-bench:begin (written by benchmarks/sweep_bench.py) -->"
 END = "<!-- sweep-bench:end -->"
+SECTION_INTRO = """## Sweep benchmark (benchmarks/sweep_bench.py)
+
+`python benchmarks/sweep_bench.py` (about 20-30 min on 2 idle cores) runs real sweeps through
+the CLI, `python -m ems_sweep ... -m`, each in a fresh temp dir with its own `outputs/` and an
+empty MLflow store, and regenerates the table between the markers below; `--quick` runs tiny
+sizes and only prints; `--from-json /tmp/sweep_bench_last.json` re-renders the last run.
+
+- Sweeps: 7 built-in buildings x `centralized`, `centralized_phases` x 7 days at 15 min and
+  at 60 min, each with `hydra/launcher=basic` and with joblib `hydra.launcher.n_jobs=2`,
+  back to back (speedup = basic wall / joblib wall). Scale run: 7 buildings x 3 modes x 3
+  batteries x 3 EV options, 1 day each (189 jobs, joblib), then `python -m ems_sweep.compare`
+  on it and `POST /api/2.0/mlflow/runs/search` (max_results=1000) against an `mlflow server`
+  started on a free 127.0.0.1 port. Runs are counted in the store: child runs must equal
+  jobs, all FINISHED.
+- How it splits the time: a probe callback, `benchmarks/bench_callback.py`, is added from
+  the command line (`+hydra.callbacks.bench=...`). It runs in every process (launcher and
+  joblib workers) and writes timestamps per job, the process start time (from /proc), peak
+  RSS (`getrusage`) and the duration of each hook of the project's callbacks (MLflow
+  tracking) and of Hydra's per-job compose, which it wraps with timers. The task is split
+  by the pipeline's own timers (`time_*_s` in each job's summary.json).
+- Start-up probes: `python -c pass`, `import ems_sweep.__main__`, `--cfg job`, a 1-job run
+  with `tracking=none`, and `python -X importtime` of a job process.
+
+"""
 PACKAGES = [
     "hydra-core",
     "hydra-joblib-launcher",
@@ -138,7 +162,8 @@ def header(info: dict[str, Any], argv: list[str]) -> list[str]:
 
 def sweeps_section(all_runs: list[SweepRun]) -> list[str]:
     headers = ["sweep", "launcher", "jobs", "wall s", "jobs/min", "speedup", "start-up s"]
-    headers += ["MLflow sweep s", "exit s (atexit, finalize)", "failed", "child runs"]
+    headers += ["of it validation s", "MLflow sweep s", "exit s (atexit, finalize)"]
+    headers += ["failed", "child runs"]
     headers += ["runs not FINISHED"]
     headers += ["peak RSS/worker MB"]
     rows = []
@@ -153,6 +178,7 @@ def sweeps_section(all_runs: list[SweepRun]) -> list[str]:
                 f1(r.jobs_per_min),
                 f"{s:.2f}x" if s else "",
                 f1(t.startup_s),
+                f1(t.validate_s),
                 f1(t.tracking_sweep_s),
                 f"{f1(t.teardown_s)} ({f1(t.atexit_s)}, {f1(t.finalize_s)})",
                 str(r.failed),
@@ -163,7 +189,9 @@ def sweeps_section(all_runs: list[SweepRun]) -> list[str]:
         )
     return [
         "**Sweeps** (wall time of the whole CLI call, each in a fresh temp dir with an empty "
-        "MLflow store; start-up = launch to first job; MLflow sweep = parent run set-up and end)",
+        "MLflow store; start-up = launch to first job; validation = Hydra's sweeper composing "
+        "every job's config once in the launcher before any job starts (the launcher composes "
+        "it again per job); MLflow sweep = parent run set-up and end)",
         "",
         table(headers, rows),
     ]
@@ -344,10 +372,6 @@ def write_readme(path: Path, body: str) -> None:
         head, rest = text.split(BEGIN, 1)
         text = head + block + rest.split(END, 1)[1]
     else:
-        section = (
-            "## Sweep benchmark\n\n"
-            "`python benchmarks/sweep_bench.py` (`--quick` for a tiny trial run) runs real sweeps "
-            "through the CLI and writes the table below.\n\n"
-        )
+        section = SECTION_INTRO
         text = (text.rstrip() + "\n\n" if text.strip() else "") + section + block + "\n"
     path.write_text(text)

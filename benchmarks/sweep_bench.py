@@ -366,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--resolutions", type=int, nargs="+", help="default: 15 60 (quick: 15)")
     parser.add_argument("--n-jobs", type=int, default=2, help="joblib workers (default 2)")
+    parser.add_argument(
+        "--launchers", nargs="+", default=["basic", "joblib"], choices=["basic", "joblib"]
+    )
     parser.add_argument("--repeats", type=int, help="start-up repeats (default 3, quick 1)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs")
     parser.add_argument(
@@ -396,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             startup = measure_startup(root, targets_, args.repeats or (1 if args.quick else 3))
         if "sweeps" in parts:
             for spec in sweeps:
-                for launcher in ("basic", "joblib"):
+                for launcher in args.launchers:
                     runs.append(run_sweep(spec, launcher, args.n_jobs, root, targets_))
         if "scale" in parts:
             scale = measure_scale(scale_spec, args.n_jobs, root, targets_)
