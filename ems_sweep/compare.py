@@ -22,6 +22,7 @@ from ems_sweep.report.sweep_store import (
     check_store_exists,
     client_for,
     default_tracking_uri,
+    explain_empty,
     load_runs,
     resolve_experiments,
     select_sweep,
@@ -135,8 +136,7 @@ def run(args: argparse.Namespace) -> Comparison:
         if len(dirs) == 1:  # a parent without the tag: take the jobs' common sweep dir
             sweep.tags[TAG_SWEEP_DIR] = str(dirs[0])
     if runs.empty:
-        where = f" matching --filter {args.filter!r}" if args.filter else ""
-        raise CompareError(f"No job runs in sweep {sweep.name} ({sweep.run_id}){where}.")
+        raise CompareError(explain_empty(uri, experiments, sweep, args.filter))
     comparison = compare_runs(runs, args.metric)
 
     from ems_sweep.report.sweep_report import terminal_summary

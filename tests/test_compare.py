@@ -233,7 +233,11 @@ def test_log_to_parent(store, capsys, tmp_path):
         (["--metric", "savings_percent"], "Unknown metric 'savings_percent'"),
         (["--experiment", "Pipeline_B_Learning"], "No runs yet: no sweep"),
         (["--filter", "params.building_id == "], "Invalid --filter"),
-        (["--filter", "params.building_id = 'res9'"], "No job runs in sweep sweep-new"),
+        (["--filter", "params.building_id = 'res9'"], "No job of sweep sweep-new ("),
+        (
+            ["--filter", "params.building = 'res1'"],
+            "params.building is not logged by any job of sweep sweep-new",
+        ),
     ],
 )
 def test_bad_input_messages(store, capsys, args, message):
@@ -244,6 +248,8 @@ def test_bad_input_messages(store, capsys, args, message):
         assert "Pipeline_A_Comparison" in err and "Pipeline_B_Learning" in err
     if "Unknown sweep" in message:  # lists the sweeps that exist
         assert store["new"] in err and "sweep-old" in err
+    if "params.building is" in message:  # names the params that do exist
+        assert "did you mean params.building_id, params.building.name" in err
     if "Unknown metric" in message:
         assert "Metrics that exist: avg_savings_pct, savings_eur, savings_pct, total_cost" in err
 

@@ -7,6 +7,8 @@ and lists what exists, so a typo never silently yields an empty report.
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,3 +236,30 @@ def run_summary(sweep: Sweep) -> dict[str, Any]:
         "experiment": sweep.experiment,
         "sweep_dir": str(sweep.sweep_dir) if sweep.sweep_dir else None,
     }
+
+
+_FILTER_KEY = re.compile(r"\b(params|metrics|tags)\.(`[^`]+`|\"[^\"]+\"|[\w.]+)")
+
+
+def explain_empty(
+    uri: str, experiments: dict[str, str], sweep: Sweep, user_filter: str | None
+) -> str:
+    """Why a selection is empty: no jobs at all, or a filter key no job has (with near names)."""
+    label = f"sweep {sweep.name} ({sweep.run_id})" if sweep.run_id else "the experiment(s)"
+    if not user_filter:
+        return f"No runs yet: no job runs in {label}."
+    runs = load_runs(uri, experiments, sweep, None)
+    if runs.empty:
+        return f"No runs yet: no job runs in {label}."
+    problems = []
+    for kind, raw in _FILTER_KEY.findall(user_filter):
+        name = raw.strip('`"')
+        if f"{kind}.{name}" in runs.columns:
+            continue
+        known = sorted(c.split(".", 1)[1] for c in runs.columns if c.startswith(f"{kind}."))
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(f'{kind}.{c}' for c in close)}?" if close else ""
+        problems.append(f"{kind}.{name} is not logged by any job of {label}{hint}")
+    if problems:
+        return f"No job runs match --filter {user_filter!r}: " + "; ".join(problems)
+    return f"No job of {label} ({len(runs)} jobs) matches --filter {user_filter!r}."
