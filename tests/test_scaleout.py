@@ -155,6 +155,9 @@ def test_ray_presets_bound_cpus_or_need_a_cluster_address(monkeypatch):
         _ = _compose(["hydra/launcher=ray_cluster"]).hydra.launcher.ray.init.address
     cluster = _compose(["hydra/launcher=ray_cluster", "hydra.launcher.ray.init.address=auto"])
     assert cluster.hydra.launcher.ray.init.address == "auto"
+    # Ray refuses object_store_memory when joining a cluster; the key must exist (as null) so
+    # that the plugin's setdefault(75 MB) leaves it out.
+    assert cluster.hydra.launcher.ray.init.object_store_memory is None
     monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
     cluster = _compose(["hydra/launcher=ray_cluster"])
     assert cluster.hydra.launcher.ray.init.address == "ray://head:10001"
