@@ -71,6 +71,8 @@ class SweepTiming:
     finalize_s: float  # after the last atexit handler: interpreter finalization
     compose_s: float  # Hydra's per-job compose (load_sweep_config) by the launcher, mean
     validate_s: float  # the sweeper composing every job once up front (launcher, serial), total
+    save_config_s: float  # writing each job's .hydra/*.yaml, mean per job
+    configure_log_s: float  # Hydra setting up each job's logging, mean per job
     worker_startup_s: list[float]  # worker created -> its first job (joblib only)
     peak_rss_mb: dict[int, float]  # per process that ran jobs
     launcher_rss_mb: float
@@ -154,6 +156,7 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
     hook_totals: dict[str, float] = defaultdict(float)
     tracking_sweep = 0.0
     compose: list[tuple[int, float, float]] = []  # (pid, start, seconds)
+    steps: dict[str, float] = defaultdict(float)
     for pid, evs in events.items():
         created = next(e["t"] for e in evs if e["event"] == "process")
         for ev in evs:
@@ -163,6 +166,8 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
                     tracking_sweep += ev["t"] - ev["t0"]
                 if ev["cls"] == "Hydra" and ev["hook"] == "compose":
                     compose.append((pid, ev["t0"], ev["t"] - ev["t0"]))
+                elif ev["cls"] == "Hydra":
+                    steps[ev["hook"]] += ev["t"] - ev["t0"]
         previous_end: float | None = None
         for raw in _jobs_of(evs):
             if raw["start"] is None or raw["end"] is None:
@@ -222,6 +227,8 @@ def analyse(log_dir: Path, launch_t: float, exit_t: float) -> SweepTiming:
             [sec for pid, t0, sec in compose if pid != launcher or t0 > first_job] or [0.0]
         ),
         validate_s=sum(sec for pid, t0, sec in compose if pid == launcher and t0 < first_job),
+        save_config_s=steps["save_config"] / max(len(jobs), 1),
+        configure_log_s=steps["configure_log"] / max(len(jobs), 1),
         worker_startup_s=worker_startup,
         peak_rss_mb=peak,
         launcher_rss_mb=launcher_rss,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib
 import json
 import os
 import resource
@@ -35,8 +36,13 @@ HOOKS = (
     "on_job_end",
 )
 _WRAPPED = "_sweep_bench_wrapped"
-# Hydra's per-job compose in a sweep (launcher process for basic, each worker for joblib).
-COMPOSE = ("hydra._internal.config_loader_impl.ConfigLoaderImpl", "load_sweep_config")
+# Hydra's own per-job steps (launcher process for basic, each worker for joblib): the job's
+# compose, writing its .hydra/*.yaml, setting up its logging. Owner (module[.class]), attr, label.
+HYDRA_STEPS = (
+    ("hydra._internal.config_loader_impl", "ConfigLoaderImpl.load_sweep_config", "compose"),
+    ("hydra.core.utils", "_save_config", "save_config"),
+    ("hydra.core.utils", "configure_log", "configure_log"),
+)
 _announced: set[str] = set()
 
 
@@ -90,14 +96,18 @@ def _timed(fn: Callable[..., Any], label: str, hook: str, log_dir: str) -> Calla
 
 
 def wrap_callbacks(targets: Iterable[str], log_dir: str) -> None:
-    """Time the hooks each target class overrides, and Hydra's per-job compose.
+    """Time the hooks each target class overrides, and Hydra's per-job steps.
 
     Idempotent: called again for each unpickling of the callbacks in a joblib worker.
     """
-    compose_cls = get_class(COMPOSE[0])
-    fn = getattr(compose_cls, COMPOSE[1])
-    if not getattr(fn, _WRAPPED, False):
-        setattr(compose_cls, COMPOSE[1], _timed(fn, "Hydra", "compose", log_dir))
+    for module, attr, label in HYDRA_STEPS:
+        owner: Any = importlib.import_module(module)
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        fn = getattr(owner, name)
+        if not getattr(fn, _WRAPPED, False):
+            setattr(owner, name, _timed(fn, "Hydra", label, log_dir))
     for target in targets:
         cls = get_class(target)
         for hook in HOOKS:

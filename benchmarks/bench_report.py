@@ -211,6 +211,8 @@ def per_job_section(all_runs: list[SweepRun]) -> list[str]:
                 f2(share),
                 f2(t.mean_gap()),
                 f2(t.compose_s),
+                f2(t.save_config_s),
+                f2(t.configure_log_s),
                 f"{f2(t.mean('tracking_s'))} ({f2(t.mean('tracking_reported_s'))})",
                 f2(t.mean("task_s")),
                 *(f2(t.mean_part(p)) for p in parts),
@@ -223,6 +225,8 @@ def per_job_section(all_runs: list[SweepRun]) -> list[str]:
         "share",
         "Hydra gap",
         "of it compose",
+        "save .hydra",
+        "log set-up",
         "MLflow job (own)",
         "task",
     ]
