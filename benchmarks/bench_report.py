@@ -80,7 +80,14 @@ def machine(repo: Path) -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "ems_sweep", "conf"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
     return {
+        "dirty": [line[3:] for line in dirty],
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -151,8 +158,10 @@ def overhead_vs_solve(run: SweepRun) -> tuple[float, float]:
 
 def header(info: dict[str, Any], argv: list[str]) -> list[str]:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    dirty = info.get("dirty") or []
+    local = f" plus uncommitted changes to {', '.join(dirty)}" if dirty else ""
     return [
-        f"Measured {info['date']} at commit `{info['commit']}` with "
+        f"Measured {info['date']} at commit `{info['commit']}`{local} with "
         f"`python benchmarks/sweep_bench.py{''.join(' ' + a for a in argv)}`.",
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), load "
