@@ -102,7 +102,14 @@ def store(tmp_path_factory) -> dict:
     # A sweep over both pipelines: one parent per experiment, jobs split between them.
     mixed_dir = root / "multirun" / "mixed"
     mixed = [
-        _log_sweep(client, client.create_experiment(name), "sweep-mixed", jobs, start, mixed_dir)
+        _log_sweep(
+            client,
+            client.create_experiment(name, artifact_location=(root / name).as_uri()),
+            "sweep-mixed",
+            jobs,
+            start,
+            mixed_dir,
+        )
         for name, jobs, start in (
             ("Mixed_A", OLD_JOBS, now - 7_200_000),
             ("Mixed_B", NEW_JOBS[:2], now - 7_100_000),
