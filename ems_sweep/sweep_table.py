@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     # Imported here: the callback is built in every launcher process, the result module pulls
     # in pandas, and a sweep's launcher process needs it only at the very end.
-    from ems_sweep.pipelines.result import read_summary
+    from ems_sweep.pipelines.result import format_savings, read_summary
 
     rows = []
     for job_dir in sorted(p for p in Path(sweep_dir).iterdir() if p.is_dir()):
@@ -21,8 +21,8 @@ def sweep_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             continue
         num = job_dir.name.split("_", 1)[0]
         params, metrics = summary.get("params", {}), summary.get("metrics", {})
-        if summary.get("status") == "ok" and "savings_pct" in metrics:
-            figure = f"{metrics['savings_pct']:.1f}% ({metrics.get('savings_eur', 0.0):.2f} EUR)"
+        if summary.get("status") == "ok":
+            figure = format_savings(metrics)
         else:
             figure = summary.get("error") or ""
         rows.append(

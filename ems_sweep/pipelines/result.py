@@ -34,14 +34,22 @@ class JobResult:
     def key_figure(self) -> str:
         if self.status != "ok":
             return self.error or "failed"
-        pct = self.metrics.get("savings_pct")
-        eur = self.metrics.get("savings_eur")
-        if pct is None or eur is None:
-            return ""
-        return f"savings {pct:.1f}% ({eur:.2f} EUR)"
+        return "savings " + format_savings(self.metrics)
 
 
 SUMMARY_FILE = "summary.json"
+
+
+def format_savings(metrics: dict[str, Any]) -> str:
+    """'12.3% (0.45 EUR)'; the % reads n/a where the baseline cost is too small to be a base."""
+    import math
+
+    eur = metrics.get("savings_eur")
+    if eur is None:
+        return "n/a"
+    pct = metrics.get("savings_pct")
+    pct_text = "n/a" if pct is None or math.isnan(pct) else f"{pct:.1f}%"
+    return f"{pct_text} ({eur:.2f} EUR)"
 
 
 def write_summary(result: JobResult, extra: dict[str, Any] | None = None) -> Path:
