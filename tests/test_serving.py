@@ -179,6 +179,22 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=15)
+    # The leader can exit before its uvicorn worker has let go of the port: end the whole group.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _port_closed(port: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 @pytest.mark.slow
@@ -214,5 +230,6 @@ def test_served_over_http_returns_the_direct_figures(store, direct):
     finally:
         _stop(proc)
     assert proc.returncode is not None
+    assert _port_closed(port)
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
