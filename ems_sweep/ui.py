@@ -107,6 +107,11 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+    # The leader can exit before a worker has let go of the port: nothing of the group survives.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
