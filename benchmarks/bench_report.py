@@ -156,8 +156,22 @@ def overhead_vs_solve(run: SweepRun) -> tuple[float, float]:
 # ---- sections ------------------------------------------------------------------------------
 
 
+def measuring_args(argv: list[str]) -> list[str]:
+    """The command-line options that change what is measured (not where output goes)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--readme", "--from-json"):
+            skip = True
+        elif arg not in ("--write", "--no-write", "--keep") and not arg.startswith("--json="):
+            out.append(arg)
+    return out
+
+
 def header(info: dict[str, Any], argv: list[str]) -> list[str]:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    argv = measuring_args(argv)
     dirty = info.get("dirty") or []
     local = f" plus uncommitted changes to {', '.join(dirty)}" if dirty else ""
     return [
