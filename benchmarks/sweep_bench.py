@@ -1,6 +1,6 @@
 """Sweep benchmark: real `python -m ems_sweep ... -m` sweeps, timed and split, with targets.
 
-    python benchmarks/sweep_bench.py            # full run (~20-30 min on 2 cores), writes the
+    python benchmarks/sweep_bench.py            # full run (~11 min on 2 idle cores), writes the
                                                 # table into benchmarks/README.md
     python benchmarks/sweep_bench.py --quick    # tiny sizes, prints only (to test the script)
 
