@@ -177,7 +177,7 @@ class TariffConfig:
 class PipelineConfig:
     name: PipelineName = PipelineName.comparison
     # Schedule plots are drawn for the first max_plot_days days only (long runs stay fast).
-    max_plot_days: int = 7
+    max_plot_days: int = 2
     # false: no plots at all in the job (the largest Python cost of a short job); any job dir
     # can be drawn later with `python -m ems_sweep.report.job_plots <job dir>`.
     plots: bool = True

@@ -106,18 +106,29 @@ def load_job_config(job_dir: Path) -> dict[str, Any]:
 
 
 def load_hydra_info(job_dir: Path) -> dict[str, Any]:
-    """Job number, overrides, cwd and sweep dir from .hydra/hydra.yaml (without resolving)."""
+    """Job number, overrides, cwd and sweep dir from .hydra/hydra.yaml (without resolving).
+
+    Read with PyYAML's C loader, not OmegaConf: the end of a 200-job sweep reads every job's
+    hydra.yaml, and OmegaConf.load took ~30 ms a file where this takes ~2 ms.
+    """
     path = job_dir / ".hydra" / "hydra.yaml"
     if not path.exists():
         return {}
-    hydra = OmegaConf.load(path).hydra
-    info: dict[str, Any] = {
-        "num": OmegaConf.select(hydra, "job.num", throw_on_resolution_failure=False),
-        "overrides": list(OmegaConf.select(hydra, "overrides.task", default=[]) or []),
-        "cwd": OmegaConf.select(hydra, "runtime.cwd", throw_on_resolution_failure=False),
-        "mode": str(OmegaConf.select(hydra, "mode", throw_on_resolution_failure=False)),
+    hydra = (_load_yaml(path) or {}).get("hydra") or {}
+    job, runtime = hydra.get("job") or {}, hydra.get("runtime") or {}
+    return {
+        "num": job.get("num"),
+        "overrides": list((hydra.get("overrides") or {}).get("task") or []),
+        "cwd": runtime.get("cwd"),
+        "mode": str(hydra.get("mode")),
     }
-    return info
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(path.read_text(), Loader=loader)
 
 
 def read_marker(job_dir: Path) -> dict[str, Any]:
