@@ -24,7 +24,8 @@ from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble, day_bounds
 from ems_sweep.data.columns import ColumnMap, price_column, resolve_columns
 from ems_sweep.data.errors import DataError
-from ems_sweep.data.evtrips import snap_trip, trips_from_charging
+from ems_sweep.data.evtrips import trips_from_charging
+from ems_sweep.data.loader import synthetic_ev_trips
 from ems_sweep.data.model import (
     OBSERVED_EV,
     OBSERVED_EXPORT,
@@ -204,9 +205,7 @@ def load_file_building(
                 float(b.generator.ev_departure_hour_mean),
             )
         else:
-            gen_days = [start + dt.timedelta(days=k) for k in range(-1, n_days + 1)]
-            trips = builtin.ev_trips(b.generator, str(b.id), int(cfg.seed), gen_days, tz)
-            trips = [snap_trip(t, resolution) for t in trips]
+            trips = synthetic_ev_trips(cfg, start, n_days, resolution)
     return assemble(
         building=str(b.id),
         timezone=tz,

@@ -12,7 +12,7 @@ from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.evtrips import snap_trip
-from ems_sweep.data.model import BuildingData, DayQuality
+from ems_sweep.data.model import BuildingData, DayQuality, EVTrip
 from ems_sweep.data.resample import resample
 
 __all__ = ["DataError", "load_building"]
@@ -42,6 +42,16 @@ def load_building(cfg: DictConfig) -> BuildingData:
     return load_file_building(cfg, start, n_days, resolution)
 
 
+def synthetic_ev_trips(
+    cfg: DictConfig, start: dt.date, n_days: int, resolution: int
+) -> list[EVTrip]:
+    """Trips drawn by the generator for a building whose data has no car (days -1..n_days)."""
+    b = cfg.building
+    days = [start + dt.timedelta(days=k) for k in range(-1, n_days + 1)]
+    trips = builtin.ev_trips(b.generator, str(b.id), int(cfg.seed), days, str(b.timezone))
+    return [snap_trip(t, resolution) for t in trips]
+
+
 def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int) -> BuildingData:
     b = cfg.building
     one = dt.timedelta(days=1)
@@ -49,11 +59,10 @@ def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int)
     ext = resample(gen.frame, builtin.STEP_MIN, resolution)
     trips = []
     if cfg.ev.enabled:
-        trips = gen.ev_trips
-        if not b.generator.has_ev:  # a car the building does not have: plausible synthetic trips
-            days = [start + k * one for k in range(-1, n_days + 1)]
-            trips = builtin.ev_trips(b.generator, str(b.id), int(cfg.seed), days, str(b.timezone))
-        trips = [snap_trip(t, resolution) for t in trips]
+        if b.generator.has_ev:
+            trips = [snap_trip(t, resolution) for t in gen.ev_trips]
+        else:  # a car the building does not have: plausible synthetic trips
+            trips = synthetic_ev_trips(cfg, start, n_days, resolution)
     return assemble(
         building=str(b.id),
         timezone=str(b.timezone),

@@ -131,14 +131,18 @@ def _load_yaml(path: Path) -> Any:
     return yaml.load(path.read_text(), Loader=loader)
 
 
-def read_marker(job_dir: Path) -> dict[str, Any]:
-    path = job_dir / JOB_MARKER
+def read_json(path: Path) -> dict[str, Any]:
+    """A small JSON record of ours, or {} when it is missing or half-written."""
     if not path.exists():
         return {}
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+def read_marker(job_dir: Path) -> dict[str, Any]:
+    return read_json(job_dir / JOB_MARKER)
 
 
 def write_marker(job_dir: Path, **values: Any) -> None:

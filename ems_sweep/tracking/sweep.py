@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ems_sweep.pipelines.result import read_summary
-from ems_sweep.tracking.record import load_hydra_info, read_marker
+from ems_sweep.tracking.record import load_hydra_info, read_json, read_marker
 
 SWEEP_FILE = "mlflow_sweep.json"
 TABLE_FILE = "sweep_table.csv"
@@ -27,13 +27,7 @@ TABLE_METRICS = (
 
 
 def read_sweep_file(sweep_dir: Path) -> dict[str, Any]:
-    path = Path(sweep_dir) / SWEEP_FILE
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return read_json(Path(sweep_dir) / SWEEP_FILE)
 
 
 def write_sweep_file(sweep_dir: Path, data: dict[str, Any]) -> None:
@@ -83,10 +77,11 @@ def sweep_table(sweep_dir: Path, keys: list[str]) -> list[dict[str, Any]]:
         summary = read_summary(job_dir) or {}
         values = dict(o.split("=", 1) for o in info.get("overrides", []) if "=" in o)
         metrics = summary.get("metrics", {})
+        marker = read_marker(job_dir)
         row: dict[str, Any] = {
             "job": info.get("num"),
-            "run_name": read_marker(job_dir).get("run_name", ""),
-            "run_id": read_marker(job_dir).get("run_id", ""),
+            "run_name": marker.get("run_name", ""),
+            "run_id": marker.get("run_id", ""),
             "status": summary.get("status", "missing"),
         }
         row.update({k: values.get(k, "") for k in keys})
