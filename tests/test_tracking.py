@@ -114,7 +114,9 @@ def test_users_query_best_and_worst(sweep4: tuple[Path, str]) -> None:
     jobs = df[df["tags.ems_sweep.run_type"] == "job"]
     best = jobs.loc[jobs["metrics.avg_savings_pct"].idxmax()]
     worst = jobs.loc[jobs["metrics.avg_savings_pct"].idxmin()]
-    assert best["metrics.avg_savings_pct"] >= worst["metrics.avg_savings_pct"]
+    # sensible answers: real percentages, not NaN or absurd
+    for run in (best, worst):
+        assert -100.0 < run["metrics.avg_savings_pct"] < 100.0
     assert best["tags.mlflow.runName"] == (
         f"{best['params.building_id']}-{best['params.optimization_mode']}"
     )

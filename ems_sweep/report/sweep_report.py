@@ -15,7 +15,7 @@ def fmt(metric: str, value: float) -> str:
     if pd.isna(value):
         return "n/a"
     u = unit(metric)
-    return f"{value:.2f} {u}".rstrip() if u != "%" else f"{value:.2f} %"
+    return f"{value:.2f} {u}".rstrip()
 
 
 def describe_job(row: pd.Series) -> str:

@@ -11,7 +11,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 if TYPE_CHECKING:
@@ -226,16 +226,6 @@ def client_for(uri: str) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
-
-
-def run_summary(sweep: Sweep) -> dict[str, Any]:
-    """Sweep facts for the report header."""
-    return {
-        "name": sweep.name,
-        "run_id": sweep.run_id,
-        "experiment": sweep.experiment,
-        "sweep_dir": str(sweep.sweep_dir) if sweep.sweep_dir else None,
-    }
 
 
 _FILTER_KEY = re.compile(r"\b(params|metrics|tags)\.(`[^`]+`|\"[^\"]+\"|[\w.]+)")

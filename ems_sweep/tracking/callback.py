@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.tracking.record import ERROR_FILE, build_record, find_sweep_dir, write_marker
 from ems_sweep.tracking.sweep import (
+    TABLE_FILE,
     best_and_worst,
     read_sweep_file,
     sweep_table,
@@ -80,11 +81,12 @@ class MlflowTrackingCallback(Callback):
         if not _enabled(config):
             return
         from ems_sweep.tracking.logger import git_commit, start_parent
+        from ems_sweep.tracking.remote import launching_sweep_dir
         from ems_sweep.tracking.store import configure_http, experiment_name, resolve_store
 
         tracking = _tracking(config)
         cwd = Path(config.hydra.runtime.cwd)
-        sweep_dir = (cwd / str(config.hydra.sweep.dir)).resolve()
+        sweep_dir = Path(launching_sweep_dir(config))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = list(config.hydra.overrides.task)
         keys = swept_keys(overrides)
@@ -174,7 +176,7 @@ class MlflowTrackingCallback(Callback):
         metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
         tags["ems_sweep.n_jobs"] = str(len(rows))
         with tempfile.TemporaryDirectory() as tmp:
-            table = write_table(rows, Path(tmp) / "sweep_table.csv")
+            table = write_table(rows, Path(tmp) / TABLE_FILE)
             for exp, run_id in sweep["parents"].items():
                 try:
                     finish_parent(store, run_id, status, table, tags, metrics)

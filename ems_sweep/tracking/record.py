@@ -86,9 +86,7 @@ def tag_value(value: Any) -> str:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, int | float):  # bool included: True -> 1.0
         return float(value)
     return None
 
@@ -147,8 +145,12 @@ def read_marker(job_dir: Path) -> dict[str, Any]:
 
 def write_marker(job_dir: Path, **values: Any) -> None:
     """Merge values into the job's mlflow_run.json (atomic replace)."""
-    data = {**read_marker(job_dir), **values}
-    path = job_dir / JOB_MARKER
+    write_json(job_dir / JOB_MARKER, {**read_marker(job_dir), **values})
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic replace, so a reader never sees half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str))
     tmp.replace(path)

@@ -7,12 +7,11 @@ launched in other processes or on other hosts (submitit, Ray, shared file system
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 from ems_sweep.pipelines.result import read_summary
-from ems_sweep.tracking.record import load_hydra_info, read_json, read_marker
+from ems_sweep.tracking.record import load_hydra_info, read_json, read_marker, write_json
 
 SWEEP_FILE = "mlflow_sweep.json"
 TABLE_FILE = "sweep_table.csv"
@@ -31,11 +30,7 @@ def read_sweep_file(sweep_dir: Path) -> dict[str, Any]:
 
 
 def write_sweep_file(sweep_dir: Path, data: dict[str, Any]) -> None:
-    path = Path(sweep_dir) / SWEEP_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    write_json(Path(sweep_dir) / SWEEP_FILE, data)
 
 
 def swept_keys(overrides: list[str]) -> list[str]:
@@ -60,20 +55,25 @@ def swept_values(overrides: list[str], key: str) -> list[str]:
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """Job dirs below a sweep dir (any depth of hydra.sweep.subdir), in job-number order."""
+    return [job_dir for job_dir, _ in _jobs_with_info(sweep_dir)]
+
+
+def _jobs_with_info(sweep_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """(job dir, its .hydra info) in job-number order; each hydra.yaml is read once."""
     dirs = [p.parent.parent for p in Path(sweep_dir).glob("**/.hydra/config.yaml")]
+    jobs = [(d, load_hydra_info(d)) for d in dirs]
 
-    def order(path: Path) -> tuple[int, str]:
-        num = load_hydra_info(path).get("num")
-        return (int(num) if isinstance(num, int) else 10**9, str(path))
+    def order(job: tuple[Path, dict[str, Any]]) -> tuple[int, str]:
+        num = job[1].get("num")
+        return (int(num) if isinstance(num, int) else 10**9, str(job[0]))
 
-    return sorted(dirs, key=order)
+    return sorted(jobs, key=order)
 
 
 def sweep_table(sweep_dir: Path, keys: list[str]) -> list[dict[str, Any]]:
     """One row per job: number, run id, status, the swept values, key figures, error."""
     rows = []
-    for job_dir in job_dirs(sweep_dir):
-        info = load_hydra_info(job_dir)
+    for job_dir, info in _jobs_with_info(sweep_dir):
         summary = read_summary(job_dir) or {}
         values = dict(o.split("=", 1) for o in info.get("overrides", []) if "=" in o)
         metrics = summary.get("metrics", {})

@@ -31,6 +31,7 @@ from ems_sweep.tracking.store import (
     retry,
 )
 from ems_sweep.tracking.sweep import (
+    TABLE_FILE,
     best_and_worst,
     job_dirs,
     read_sweep_file,
@@ -140,6 +141,6 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
         failed = sum(1 for r in rows if r["status"] != "ok")
         metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
         with tempfile.TemporaryDirectory() as tmp:
-            table = write_table(rows, Path(tmp) / "sweep_table.csv")
+            table = write_table(rows, Path(tmp) / TABLE_FILE)
             finish_parent(store, parent_id, "FINISHED", table, best_and_worst(rows), metrics)
     return report
