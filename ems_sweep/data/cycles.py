@@ -13,8 +13,12 @@ def runs_above(values: np.ndarray, threshold_kwh: float) -> list[tuple[int, int]
 
     Missing values (NaN) break a run: a cycle is only what was actually measured.
     """
-    above = np.nan_to_num(values, nan=0.0) > threshold_kwh
-    edges = np.diff(np.concatenate(([0], above.astype(np.int8), [0])))
+    return true_runs(np.nan_to_num(values, nan=0.0) > threshold_kwh)
+
+
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) positions, end exclusive, of contiguous runs of True."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
     return list(zip(starts.tolist(), ends.tolist(), strict=True))

@@ -25,7 +25,7 @@ from ems_sweep.data.assemble import assemble, day_bounds
 from ems_sweep.data.columns import ColumnMap, price_column, resolve_columns
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.evtrips import trips_from_charging
-from ems_sweep.data.loader import synthetic_ev_trips
+from ems_sweep.data.loader import building_source, synthetic_ev_trips
 from ems_sweep.data.model import (
     OBSERVED_EV,
     OBSERVED_EXPORT,
@@ -141,7 +141,7 @@ def load_file_building(
 ) -> BuildingData:
     b = cfg.building
     path, tz = str(b.path), str(b.timezone)
-    source = b.source if isinstance(b.source, Source) else Source(str(b.source))
+    source = building_source(cfg)
     cmap = resolve_columns(b, file_columns(path), path)
     flags = None
     if source == Source.opsd:
@@ -191,9 +191,6 @@ def load_file_building(
         )
     for q in skipped:
         log.warning("%s %s skipped: %s", b.id, q.date, q.reason)
-    if PRICE not in native.columns:  # unreachable: all days skipped above; keep the column set
-        native[PRICE] = np.nan
-
     ext = resample(native, step, resolution)
     trips: list[EVTrip] = []
     if cfg.ev.enabled:

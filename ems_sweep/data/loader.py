@@ -20,7 +20,7 @@ __all__ = ["DataError", "load_building"]
 log = logging.getLogger(__name__)
 
 
-def _source(cfg: DictConfig) -> Source:
+def building_source(cfg: DictConfig) -> Source:
     value = cfg.building.source
     return value if isinstance(value, Source) else Source(str(value))
 
@@ -34,7 +34,7 @@ def load_building(cfg: DictConfig) -> BuildingData:
     start = dt.date.fromisoformat(str(cfg.start_date))
     n_days = int(cfg.n_days)
     resolution = int(cfg.resolution_min)
-    source = _source(cfg)
+    source = building_source(cfg)
     if source == Source.builtin:
         return _load_builtin(cfg, start, n_days, resolution)
     from ems_sweep.data.files import load_file_building

@@ -13,6 +13,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ems_sweep.data.cycles import true_runs
 from ems_sweep.data.model import PRICE, DayQuality
 
 
@@ -27,10 +28,8 @@ def fill_short_gaps(frame: pd.DataFrame, max_steps: int) -> tuple[pd.DataFrame, 
         missing = np.isnan(values)
         if not missing.any() or missing.all():
             continue
-        edges = np.diff(np.concatenate(([0], missing.astype(np.int8), [0])))
-        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         short = np.zeros(len(values), dtype=bool)
-        for s, e in zip(starts, ends, strict=True):
+        for s, e in true_runs(missing):
             if e - s <= max_steps and s > 0 and e < len(values):
                 short[s:e] = True
         if short.any():
@@ -44,9 +43,7 @@ def fill_short_gaps(frame: pd.DataFrame, max_steps: int) -> tuple[pd.DataFrame, 
 
 
 def _longest_run(mask: np.ndarray) -> int:
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
-    return int(lengths.max()) if len(lengths) else 0
+    return max((e - s for s, e in true_runs(mask)), default=0)
 
 
 def day_quality(

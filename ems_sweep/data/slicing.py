@@ -14,6 +14,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ems_sweep.data.assemble import day_bounds
 from ems_sweep.data.model import (
     FIXED_LOAD,
     PRICE,
@@ -41,8 +42,7 @@ def slice_day(data: BuildingData, date: dt.date) -> DayData:
     quality = next((q for q in data.quality if q.date == date), None)
     if quality is not None and quality.skipped:
         raise DayNotAvailableError(f"day {date} of {data.building} was skipped: {quality.reason}")
-    lo = pd.Timestamp(date, tz=data.timezone)
-    hi = pd.Timestamp(date + dt.timedelta(days=1), tz=data.timezone)
+    lo, hi = day_bounds(date, 1, data.timezone)
     index = data.frame.index
     a, b = int(np.searchsorted(index, lo)), int(np.searchsorted(index, hi))
     if a == b:
