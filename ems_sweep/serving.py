@@ -292,11 +292,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _default_tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, else the project's store as the tracking callback resolves it."""
     import os
 
-    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
-        return uri
-    return f"sqlite:///{Path.cwd() / 'mlflow_runs' / 'mlflow.db'}"
+    from ems_sweep.tracking.store import resolve_store
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or resolve_store({}, Path.cwd()).uri
 
 
 if __name__ == "__main__":
