@@ -280,6 +280,9 @@ def test_quarter_hour_steps_use_kw_times_dt():
     assert opt.table[S.BATTERY_CHARGE].max() <= 2.0 * 0.25 + 1e-9
     assert 56 <= opt.placements[0].start_step <= 60
     assert check_schedule(opt, day, cfg) == []
+    # kWh per 15-min step -> kW: the peak is the largest step energy divided by 0.25 h
+    peak = day_kpis(opt, day, cfg)["peak_import_kw"]
+    assert peak == pytest.approx(opt.table[S.IMPORT].max() / 0.25)
 
 
 def test_bad_input_is_rejected_before_solving():

@@ -5,7 +5,7 @@ from ems_sweep.optimize.baseline import baseline_day, decentralized_day
 from ems_sweep.optimize.checker import Violation, check_schedule
 from ems_sweep.optimize.cycles import forbidden_start_hours, start_penalties
 from ems_sweep.optimize.ev import InfeasibleDayError
-from ems_sweep.optimize.kpis import day_kpis, savings
+from ems_sweep.optimize.kpis import day_kpis
 from ems_sweep.optimize.schedule import CyclePlacement, DaySchedule, SolverStats
 from ems_sweep.optimize.state import StorageState, end_state, initial_state
 from ems_sweep.optimize.tariffs import tariff_prices
@@ -27,7 +27,6 @@ __all__ = [
     "forbidden_start_hours",
     "initial_state",
     "optimize_day",
-    "savings",
     "start_penalties",
     "tariff_prices",
 ]

@@ -79,10 +79,3 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
         "n_constraints": float(st.n_constraints),
         "n_binaries": float(st.n_binaries),
     }
-
-
-def savings(baseline_cost: float, optimized_cost: float) -> tuple[float, float]:
-    """(EUR, % of the baseline cost); % is NaN when the baseline cost is ~0 or negative."""
-    eur = baseline_cost - optimized_cost
-    pct = 100.0 * eur / baseline_cost if baseline_cost > 1e-9 else float("nan")
-    return float(eur), float(pct)

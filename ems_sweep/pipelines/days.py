@@ -17,6 +17,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ems_sweep.data.model import BuildingData, DayData
+from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.pipelines import kpis
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 OK = "ok"
 INFEASIBLE = "infeasible"  # the solver found no schedule (or raised) for the day
 VIOLATIONS = "violations"  # a schedule came back but the independent checker rejected it
-FEASIBLE_STATUSES = {"optimal", "timelimit", "time limit", "feasible", "integer feasible", "rule"}
+FEASIBLE_STATUSES = {"optimal", "timelimit", "feasible"}  # what optimize_day returns (else raises)
 
 
 @dataclass
@@ -72,7 +73,9 @@ def _feasible(schedule: DaySchedule) -> bool:
         return False
     if str(schedule.stats.status).strip().lower() not in FEASIBLE_STATUSES:
         return False
-    return not bool(table.select_dtypes("number").isna().to_numpy().any())
+    # the day-ahead column is information only (flat/tou tariffs do not price with it)
+    decisions = table.drop(columns=[S.DAY_AHEAD], errors="ignore")
+    return not bool(decisions.select_dtypes("number").isna().to_numpy().any())
 
 
 def _optimize(
@@ -125,7 +128,10 @@ def run_days(
         optimized, reason = _optimize(day, cfg, opt_state, preferences, timings)
         reference = None
         if with_reference:
-            reference, _ = _optimize(day, cfg, ref_state, None, timings)
+            if preferences is None and ref_state == opt_state:
+                reference = optimized  # no learned preferences: the very same solve
+            else:
+                reference, _ = _optimize(day, cfg, ref_state, None, timings)
             ref_state = end_state(reference if reference is not None else baseline)
 
         violations: list[Any] = []

@@ -28,9 +28,9 @@ def savings_pct(savings: float, baseline_cost: float, consumption_cost: float = 
     """Savings in % of the magnitude of the baseline's net cost.
 
     Why the magnitude: a house with PV often has a negative net cost (it earns more from feed-in
-    than it pays); the optimizer's `savings` gives NaN there, which would blank every summer
-    job. With |baseline|, +20 % means the net bill moved by a fifth of its size in the house's
-    favour, for payers and earners alike.
+    than it pays); a plain % of the baseline cost is undefined there, which would blank every
+    summer job. With |baseline|, +20 % means the net bill moved by a fifth of its size in the
+    house's favour, for payers and earners alike.
     NaN when that base is too small to mean anything: under 1 cent, or under MIN_BASE_SHARE of
     the consumption's value at the import price (a day whose PV revenue nearly cancels its
     bill would otherwise report several hundred %, and dominate a mean of days).
@@ -157,6 +157,8 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
     baseline_cost = float(ok["baseline_cost_eur"].sum())
     total_cost = float(ok["optimized_cost_eur"].sum())
     consumption = float(ok["optimized_consumption_kwh"].sum())
+    # the baseline's own consumption: EV charging can differ between the two schedules
+    baseline_consumption = float(ok["baseline_consumption_kwh"].sum())
     savings = baseline_cost - total_cost
     consumption_value = float(ok["baseline_consumption_cost_eur"].sum())
     metrics.update(
@@ -169,7 +171,9 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
             "avg_savings_pct": float(ok["savings_pct"].mean()),  # NaN days left out
             "savings_pct_of_consumption_cost": savings_pct(savings, consumption_value),
             "cost_per_kwh": total_cost / consumption if consumption > 0 else math.nan,
-            "baseline_cost_per_kwh": baseline_cost / consumption if consumption > 0 else math.nan,
+            "baseline_cost_per_kwh": (
+                baseline_cost / baseline_consumption if baseline_consumption > 0 else math.nan
+            ),
             "optimization_time_seconds": float((ok["build_s"] + ok["solve_s"]).sum()),
             "solve_time_seconds": float(ok["solve_s"].sum()),
             "variables_count": float(ok["variables_count"].max()),

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from ems_sweep.config import PreferenceMode
 from ems_sweep.data.model import BuildingData
+from ems_sweep.optimize import forbidden_start_hours
 from ems_sweep.pipelines import preferences as prefs
 from ems_sweep.pipelines.days import Timings, run_days
 from ems_sweep.pipelines.output import Extras, finish_job
@@ -146,9 +146,7 @@ def run_learning(cfg: DictConfig, job_dir: Path) -> JobResult:
     time_learn = time.perf_counter() - started
     threshold = float(p.preference_threshold)
     learned = {d: post.mean for d, post in posteriors.items() if post.observations > 0}
-    forbidden = None
-    if p.preference_mode == PreferenceMode.restrict:
-        forbidden = {d: posteriors[d].unlikely_hours(threshold) for d in learned}
+    forbidden = forbidden_start_hours(learned, cfg) or None
 
     timings = Timings()
     runs = run_days(
