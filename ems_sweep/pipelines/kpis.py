@@ -158,7 +158,11 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
     total_cost = float(ok["optimized_cost_eur"].sum())
     consumption = float(ok["optimized_consumption_kwh"].sum())
     # the baseline's own consumption: EV charging can differ between the two schedules
-    baseline_consumption = float(ok["baseline_consumption_kwh"].sum())
+    baseline_consumption = (
+        float(ok["baseline_consumption_kwh"].sum())
+        if "baseline_consumption_kwh" in ok
+        else consumption
+    )
     savings = baseline_cost - total_cost
     consumption_value = float(ok["baseline_consumption_cost_eur"].sum())
     metrics.update(
