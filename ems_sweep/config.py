@@ -53,6 +53,11 @@ class PreferenceMode(Enum):
     restrict = "restrict"
 
 
+class EndStorage(Enum):
+    no_less = "no_less"
+    value = "value"
+
+
 class PriorShape(Enum):
     uniform = "uniform"
     daytime = "daytime"
@@ -181,6 +186,14 @@ class PipelineConfig:
     # false: no plots at all in the job (the largest Python cost of a short job); any job dir
     # can be drawn later with `python -m ems_sweep.report.job_plots <job dir>`.
     plots: bool = True
+    # Rolling horizon: plan today plus the next days (horizon_days in all, 1 = no look-ahead),
+    # commit today, carry the storage state; truncated at the end of the period.
+    horizon_days: int = 2
+    # End of the period: no_less = the optimized storage (battery + EV) ends with at least the
+    # baseline's; value = the difference is valued at end_storage_price_eur_per_kwh and added
+    # to the savings as its own figure (end_storage_value_eur).
+    end_storage: EndStorage = EndStorage.no_less
+    end_storage_price_eur_per_kwh: float | None = None
     # Learning (pipeline B); ignored by comparison.
     training_days: int | None = None
     training_fraction: float = 0.67
@@ -337,6 +350,15 @@ def validate(cfg: DictConfig) -> None:
 
     p = cfg.pipeline
     _non_negative(cfg, "pipeline.max_plot_days")
+    if p.horizon_days < 1:
+        _fail("pipeline.horizon_days", p.horizon_days, "an integer >= 1 (1 = no look-ahead)")
+    price = p.end_storage_price_eur_per_kwh
+    if p.end_storage == EndStorage.value and (price is None or price < 0):
+        _fail(
+            "pipeline.end_storage_price_eur_per_kwh",
+            price,
+            "a price >= 0 in EUR/kWh when pipeline.end_storage=value",
+        )
     _positive(cfg, "pipeline.prior_strength")
     _fraction(cfg, "pipeline.preference_threshold")
     _non_negative(cfg, "pipeline.penalty_eur_per_unlikely_start")

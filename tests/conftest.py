@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-COSSMIC_DIR = PROJECT_ROOT.parent / "shared" / "data" / "cossmic"
+# ../shared/data/cossmic beside the checkout; EMS_SWEEP_COSSMIC_DIR points elsewhere (work trees)
+COSSMIC_DIR = Path(
+    os.environ.get("EMS_SWEEP_COSSMIC_DIR", PROJECT_ROOT.parent / "shared" / "data" / "cossmic")
+)
 
 
 @pytest.fixture

@@ -83,10 +83,18 @@ class DayData:
     # EV trips whose departure or arrival falls in this day (empty without an EV).
     ev_trips: list[EVTrip] = field(default_factory=list)
     quality: DayQuality | None = None
+    # First step of each local day: (0,) for one day, more for a planning horizon (horizon.py).
+    day_starts: tuple[int, ...] = (0,)
 
     @property
     def n_steps(self) -> int:
         return len(self.index)
+
+    def day_span(self, step: int) -> tuple[int, int]:
+        """(first step, end step) of the local day holding `step`: a cycle stays in its day."""
+        bounds = [*self.day_starts, self.n_steps]
+        k = max(i for i, s in enumerate(self.day_starts) if s <= step)
+        return bounds[k], bounds[k + 1]
 
 
 @dataclass

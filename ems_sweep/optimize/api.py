@@ -6,6 +6,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ems_sweep.config import Mode
+from ems_sweep.data.horizon import horizon_day
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import milp
@@ -13,7 +14,7 @@ from ems_sweep.optimize.baseline import decentralized_day
 from ems_sweep.optimize.cycles import fast_cfg, mode_name
 from ems_sweep.optimize.schedule import DaySchedule, SolverStats
 from ems_sweep.optimize.solver import solve
-from ems_sweep.optimize.state import StorageState
+from ems_sweep.optimize.state import PeriodEnd, StorageState
 from ems_sweep.optimize.table import appliance_loads, build_table
 from ems_sweep.optimize.tariffs import tariff_prices
 
@@ -53,11 +54,13 @@ def optimize_day(
     cfg: DictConfig,
     state: StorageState,
     preferences: dict[str, np.ndarray] | None = None,
+    period_end: PeriodEnd | None = None,
 ) -> DaySchedule:
-    """The day's schedule in mode cfg.mode.name; raises InfeasibleDayError with the reason.
+    """The schedule of `day` (one day or a horizon, see data.horizon) in mode cfg.mode.name.
 
-    Costs in the table never include the learned-preference penalty (it lives only in the
-    objective, which SolverStats.objective reports).
+    Raises InfeasibleDayError with the reason. period_end: the end-of-period storage rule, given
+    when `day` ends with the period. Costs in the table never include the learned-preference
+    penalty nor a storage value (they live only in the objective, SolverStats.objective).
     """
     cfg = fast_cfg(cfg)
     mode = mode_name(cfg)
@@ -69,7 +72,7 @@ def optimize_day(
         return decentralized_day(day, cfg, state, preferences)
 
     prices = tariff_prices(day, cfg)
-    model = milp.build_model(day, cfg, state, mode, prices, preferences)
+    model = milp.build_model(day, cfg, state, mode, prices, preferences, period_end)
     outcome = solve(model.prob, cfg, has_integers=model.n_binaries > 0)
     prob = model.prob
     stats = SolverStats(
@@ -116,3 +119,34 @@ def optimize_day(
         notes=notes,
         mode=mode,
     )
+
+
+def first_day(schedule: DaySchedule, day: DayData) -> DaySchedule:
+    """The part of a horizon's schedule that is committed: its first local day `day`."""
+    ids = {c.cycle_id for c in day.cycles}
+    return DaySchedule(
+        table=schedule.table.iloc[: day.n_steps].copy(),
+        placements=[p for p in schedule.placements if p.cycle_id in ids],
+        stats=schedule.stats,
+        battery_start_kwh=schedule.battery_start_kwh,
+        ev_start_kwh=schedule.ev_start_kwh,
+        notes=schedule.notes,
+        mode=schedule.mode,
+    )
+
+
+def optimize_horizon(
+    days: list[DayData],
+    cfg: DictConfig,
+    state: StorageState,
+    preferences: dict[str, np.ndarray] | None = None,
+    period_end: PeriodEnd | None = None,
+) -> DaySchedule:
+    """Rolling horizon: plan `days` (today and the look-ahead) as one model, commit today.
+
+    The decentralized mode plans no storage ahead (its devices follow rules), so it plans today.
+    """
+    if mode_name(cfg) == Mode.decentralized.value or len(days) == 1:
+        return optimize_day(days[0], cfg, state, preferences, period_end)
+    planned = optimize_day(horizon_day(days), cfg, state, preferences, period_end)
+    return first_day(planned, days[0])

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import ev as evm
+from ems_sweep.optimize.battery import self_consumption
 from ems_sweep.optimize.cycles import (
     BASELINE,
     allowed_starts,
@@ -23,7 +24,7 @@ from ems_sweep.optimize.cycles import (
     forbidden_start_hours,
     start_penalties,
 )
-from ems_sweep.optimize.rules import battery_self_consumption, grid_exchange
+from ems_sweep.optimize.grid import grid_exchange
 from ems_sweep.optimize.schedule import CyclePlacement, DaySchedule, SolverStats
 from ems_sweep.optimize.state import StorageState
 from ems_sweep.optimize.table import appliance_loads, build_table
@@ -49,7 +50,7 @@ def rule_schedule(
     appl = np.sum(list(loads.values()), axis=0) if loads else np.zeros(day.n_steps)
     demand = np.asarray(day.fixed_load_kwh) + appl + ev_ch
     net = demand - np.asarray(day.pv_kwh)
-    b_ch, b_dis, b_e = battery_self_consumption(net, cfg, day.dt_h, state.battery_kwh)
+    b_ch, b_dis, b_e = self_consumption(net, cfg, day.dt_h, state.battery_kwh)
     imp, exp, curt = grid_exchange(net + b_ch - b_dis, cfg, day.dt_h)
     table = build_table(
         day,

@@ -3,10 +3,12 @@
 It never sees solver variables; it recomputes every rule from the table's numbers and counts
 each broken one as a Violation (kind, step, detail). Kinds:
   columns, data, negative, balance, grid_limit, pv_curtailed, exclusive_grid,
-  battery_power, battery_bounds, battery_dynamics, battery_end, exclusive_battery,
-  ev_power, ev_unplugged, ev_bounds, ev_dynamics, ev_requirement, ev_end, ev_v2g,
+  battery_power, battery_bounds, battery_dynamics, exclusive_battery,
+  ev_power, ev_unplugged, ev_bounds, ev_dynamics, ev_requirement, ev_target, ev_v2g,
   exclusive_ev, appliance_total, cycle_missing, cycle_duplicate, cycle_window,
-  cycle_profile, forbidden_start, cost
+  cycle_profile, forbidden_start, cost, battery_idle (rule-based schedules)
+There is no end-of-day kind: storage is carried over midnight; the end of the period is checked
+by `period_end` on the period's last day.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.tariffs import tariff_prices
 
 TOL = 1e-5  # kWh (or EUR): far above solver tolerances, far below anything that matters
+RULE_MODES = (BASELINE, "decentralized")  # their battery is the self-consumption controller
 
 
 @dataclass(frozen=True)
@@ -136,12 +139,6 @@ def check_schedule(
             c, "battery", b_ch, b_dis, b_e, schedule.battery_start_kwh,
             b.charge_efficiency, b.discharge_efficiency, np.zeros(n),
         )  # fmt: skip
-        if b_e[-1] < schedule.battery_start_kwh - TOL:
-            c.one(
-                "battery_end",
-                n - 1,
-                f"ends at {b_e[-1]:.4f} kWh below its start {schedule.battery_start_kwh:.4f} kWh",
-            )
     else:
         used = (np.abs(b_ch) + np.abs(b_dis) + np.abs(b_e)) > TOL
         c.steps("battery_power", used, "battery used although disabled", b_ch + b_dis)
@@ -161,7 +158,7 @@ def check_schedule(
             c, "ev", e_ch, e_dis, e_e, schedule.ev_start_kwh,
             e.charge_efficiency, e.discharge_efficiency, evm.trip_deductions(day, cfg),
         )  # fmt: skip
-        for req in evm.requirements(day, cfg):
+        for req in evm.trip_requirements(day, cfg):
             have = schedule.ev_start_kwh if req.step < 0 else e_e[req.step]
             if have < req.required_kwh - TOL:
                 c.one(
@@ -169,9 +166,7 @@ def check_schedule(
                     req.step,
                     f"holds {have:.3f} kWh < {req.required_kwh:.3f} kWh needed ({req.why})",
                 )
-        end_min = evm.end_of_day_min(day, cfg, schedule.ev_start_kwh)
-        if e_e[-1] < end_min - TOL:
-            c.one("ev_end", n - 1, f"ends at {e_e[-1]:.3f} kWh < baseline's {end_min:.3f} kWh")
+        c.items += ev_below_target(schedule, day, cfg)
     else:
         used = (np.abs(e_ch) + np.abs(e_dis) + np.abs(e_e)) > TOL
         c.steps("ev_power", used, "EV used although disabled", e_ch + e_dis)
@@ -182,6 +177,9 @@ def check_schedule(
     total = np.sum([col[S.appliance_column(d)] for d in devs], axis=0) if devs else np.zeros(n)
     c.steps("appliance_total", np.abs(total - appl) > TOL, "appliances != sum of devices", appl)
     _check_cycles(c, schedule, day, cfg, col, devs, forbidden_starts or {})
+
+    if schedule.mode in RULE_MODES:
+        c.items += baseline_battery_idle(schedule, day, cfg)
 
     # cost as the contract defines it
     wear = b.cost_per_kwh_throughput if b.enabled else 0.0
@@ -242,3 +240,74 @@ def _check_cycles(
             f"{d}: consumption differs from its placed cycles (interrupted/moved/extra)",
             diff,
         )
+
+
+def ev_below_target(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> list[Violation]:
+    """ev_target: on a day the car is plugged in at must_be_full_by_hour it holds target_soc x
+    capacity then (and until it leaves that day), or at least what charging at full power
+    whenever plugged in, up to the target, reaches from the day's start (all the window allows).
+    """
+    cfg = fast_cfg(cfg)
+    if not cfg.ev.enabled:
+        return []
+    energy = schedule.table[S.EV_ENERGY].to_numpy(dtype=float)
+    out = []
+    for req in evm.target_requirements(day, cfg, schedule.ev_start_kwh):
+        have = schedule.ev_start_kwh if req.step < 0 else energy[req.step]
+        if have < req.required_kwh - TOL:
+            out.append(
+                Violation(
+                    "ev_target",
+                    req.step,
+                    f"holds {have:.3f} kWh < {req.required_kwh:.3f} kWh ({req.why})",
+                )
+            )
+    return out
+
+
+def baseline_battery_idle(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> list[Violation]:
+    """battery_idle: a self-consumption battery that holds energy above soc_min while the load
+    exceeds PV must discharge min(deficit, power limit, what it holds above soc_min); less is
+    a battery held back (as a per-day reserve rule would)."""
+    cfg = fast_cfg(cfg)
+    b = cfg.battery
+    if not b.enabled or b.capacity_kwh <= 0:
+        return []
+    tab = schedule.table
+    col = {k: tab[k].to_numpy(dtype=float) for k in (
+        S.FIXED_LOAD, S.APPLIANCES, S.EV_CHARGE, S.PV, S.BATTERY_DISCHARGE, S.BATTERY_ENERGY,
+    )}  # fmt: skip
+    deficit = col[S.FIXED_LOAD] + col[S.APPLIANCES] + col[S.EV_CHARGE] - col[S.PV]
+    before = np.concatenate([[schedule.battery_start_kwh], col[S.BATTERY_ENERGY][:-1]])
+    above = before - b.soc_min * b.capacity_kwh
+    could = np.minimum.reduce(
+        [deficit, np.full(len(tab), b.max_discharge_kw * day.dt_h), above * b.discharge_efficiency]
+    )
+    idle = (deficit > TOL) & (above > TOL) & (col[S.BATTERY_DISCHARGE] < could - TOL)
+    return [
+        Violation(
+            "battery_idle",
+            int(t),
+            f"load exceeds PV by {deficit[t]:.3f} kWh and the battery holds {above[t]:.3f} kWh "
+            f"above soc_min, but discharges {col[S.BATTERY_DISCHARGE][t]:.3f} kWh",
+        )
+        for t in np.nonzero(idle)[0]
+    ]
+
+
+def period_end(optimized_end: object, baseline_end: object, date: object) -> list[Violation]:
+    """period_end (end_storage=no_less): the optimized battery and EV each end the period with
+    at least the baseline's energy (both StorageState-like: battery_kwh, ev_kwh)."""
+    out = []
+    for name in ("battery_kwh", "ev_kwh"):
+        have, need = getattr(optimized_end, name), getattr(baseline_end, name)
+        if have < need - 1e-4:
+            out.append(
+                Violation(
+                    "period_end",
+                    None,
+                    f"{date}: optimized {name} ends at {have:.3f} < baseline's {need:.3f} "
+                    "(pipeline.end_storage=no_less)",
+                )
+            )
+    return out

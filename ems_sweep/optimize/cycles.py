@@ -60,10 +60,12 @@ def cycle_profile(cycle: DayCycle, mode: str) -> np.ndarray:
 
 
 def start_window(cycle: DayCycle, day: DayData, max_shift_hours: float) -> range:
-    """Starts within max_shift_hours of the observed one, with the whole cycle inside the day."""
+    """Starts within max_shift_hours of the observed one, with the whole cycle inside its day
+    (its own local day also inside a multi-day horizon)."""
     shift = int(math.floor(max_shift_hours / day.dt_h + 1e-9))
-    last = day.n_steps - len(cycle.profile_kwh)
-    lo = max(0, cycle.observed_start_step - shift)
+    first, end = day.day_span(cycle.observed_start_step)
+    last = end - len(cycle.profile_kwh)
+    lo = max(first, cycle.observed_start_step - shift)
     hi = min(last, cycle.observed_start_step + shift)
     return range(lo, hi + 1)
 

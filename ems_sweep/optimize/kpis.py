@@ -7,6 +7,7 @@ from omegaconf import DictConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.cycles import fast_cfg
+from ems_sweep.optimize.ev import target_shortfall_kwh
 from ems_sweep.optimize.schedule import DaySchedule
 
 
@@ -23,6 +24,8 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
       more than the building consumes)
     - battery_efc = (charge + discharge) / (2 x capacity): equivalent full cycles
     - shifted_kwh = energy of the cycles that run elsewhere than observed
+    - battery_start_kwh / battery_end_kwh / ev_end_kwh: stored energy at the day's start / end
+    - ev_target_shortfall_kwh: kWh missing from the EV target at must_be_full_by_hour
     NaN where a ratio has no base (no PV, no battery).
     """
     cfg = fast_cfg(cfg)
@@ -61,6 +64,12 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
         "battery_throughput_kwh": throughput,
         "ev_charged_kwh": float(tab[S.EV_CHARGE].sum()),
         "ev_discharged_kwh": float(tab[S.EV_DISCHARGE].sum()),
+        "battery_start_kwh": float(schedule.battery_start_kwh),
+        "battery_end_kwh": float(tab[S.BATTERY_ENERGY].iloc[-1]) if len(tab) else nan,
+        "ev_end_kwh": float(tab[S.EV_ENERGY].iloc[-1]) if len(tab) else nan,
+        "ev_target_shortfall_kwh": target_shortfall_kwh(
+            day, cfg, tab[S.EV_ENERGY].to_numpy(), schedule.ev_start_kwh
+        ),
         "shifted_kwh": float(shifted),
         "cycles_shifted": float(
             sum(p.start_step != p.observed_start_step for p in schedule.placements)

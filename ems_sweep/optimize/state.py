@@ -17,6 +17,25 @@ class StorageState:
     ev_kwh: float
 
 
+@dataclass(frozen=True)
+class PeriodEnd:
+    """How the optimizer treats the storage left at the end of the period (pipeline.end_storage).
+
+    no_less: `minimum` = the baseline's final state; each device (battery, EV) may not end with
+    less (per device, so a kWh left in the battery cannot stand in for one missing in the car).
+    value: no minimum; each stored kWh is worth value_eur_per_kwh, and the difference to the
+    baseline is reported as its own figure.
+    """
+
+    minimum: StorageState | None = None
+    value_eur_per_kwh: float = 0.0
+
+
+def stored_kwh(state: StorageState) -> float:
+    """Battery plus EV energy: what the end-of-period rule compares."""
+    return float(state.battery_kwh + state.ev_kwh)
+
+
 def initial_state(cfg: DictConfig) -> StorageState:
     """The run's first midnight: configured initial state of charge (0 for absent hardware)."""
     battery = cfg.battery.soc_initial * cfg.battery.capacity_kwh if cfg.battery.enabled else 0.0

@@ -1,8 +1,14 @@
 """The day loop both pipelines share: baseline and optimized schedule per day, checked, with KPIs.
 
-Baseline and optimized each carry their own storage state (battery, EV) over midnight. When a
-day's optimization fails, the next optimized day starts from the baseline's end state: that is
-what the house would have done that day without the EMS.
+Both start in the warm-start state (warmup.py) and carry their own storage state (battery, EV)
+over midnight. The baseline runs over the whole period first; the optimized schedule is then
+planned with a rolling horizon (pipeline.horizon_days: today plus the next days, truncated at the
+period's end and at a skipped day) and only today is committed. When a day's optimization fails,
+the next optimized day starts from the baseline's end state: what the house would have done
+that day without the EMS. At the end of the period the storage difference is either forbidden
+(end_storage=no_less: the last horizons end with at least the baseline's final battery and
+EV energy, each) or valued at end_storage_price_eur_per_kwh (end_storage=value); the last day's row
+holds end_storage_diff_kwh and end_storage_value_eur, which the period's savings include.
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
+from ems_sweep.config import EndStorage
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.schedule import DaySchedule
+from ems_sweep.optimize.state import PeriodEnd, StorageState, end_state, stored_kwh
 from ems_sweep.pipelines import kpis
+from ems_sweep.pipelines.warmup import warm_start
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,7 @@ class DayRun:
     row: dict[str, Any] = field(default_factory=dict)
     # Optional second optimization of the same day (learning: without preferences).
     reference: DaySchedule | None = None
+    notes: list[str] = field(default_factory=list)  # for the job's report (warm start, ...)
 
 
 @dataclass
@@ -79,19 +89,20 @@ def _feasible(schedule: DaySchedule) -> bool:
 
 
 def _optimize(
-    day: DayData,
+    days: list[DayData],
     cfg: DictConfig,
     state: Any,
     preferences: dict[str, np.ndarray] | None,
     timings: Timings,
+    period_end: PeriodEnd | None,
 ) -> tuple[DaySchedule | None, str]:
-    from ems_sweep.optimize import optimize_day
+    from ems_sweep.optimize import optimize_horizon
 
     started = time.perf_counter()
     try:
-        schedule = optimize_day(day, cfg, state, preferences)
+        schedule = optimize_horizon(days, cfg, state, preferences, period_end)
     except Exception as exc:  # a day the solver cannot do fails that day, not the job
-        log.warning("Optimization of %s failed: %s", day.date, exc)
+        log.warning("Optimization of %s failed: %s", days[0].date, exc)
         timings.optimize_other_s += time.perf_counter() - started
         return None, f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - started
@@ -101,6 +112,38 @@ def _optimize(
     if not _feasible(schedule):
         return None, f"solver status {schedule.stats.status}"
     return schedule, ""
+
+
+def horizon_dates(dates: list[dt.date], i: int, horizon_days: int) -> list[dt.date]:
+    """dates[i] and the following consecutive period days, at most horizon_days in all."""
+    out = [dates[i]]
+    for d in dates[i + 1 : i + horizon_days]:
+        if d != out[-1] + dt.timedelta(days=1):
+            break
+        out.append(d)
+    return out
+
+
+def period_end_rule(cfg: DictConfig, baseline_end: StorageState) -> PeriodEnd:
+    """The end-of-period storage rule of pipeline.end_storage (see module docstring)."""
+    p = cfg.pipeline
+    if EndStorage(p.end_storage) == EndStorage.value:
+        return PeriodEnd(None, float(p.end_storage_price_eur_per_kwh))
+    return PeriodEnd(minimum=baseline_end)
+
+
+def end_storage_figures(
+    cfg: DictConfig, optimized_end: StorageState, baseline_end: StorageState
+) -> dict[str, float]:
+    """Stored energy the optimized schedule leaves beyond the baseline's, and its value (EUR).
+
+    no_less values it at 0 (the rule forbids less; more is not credited), value at the price.
+    """
+    diff = stored_kwh(optimized_end) - stored_kwh(baseline_end)
+    p = cfg.pipeline
+    value_mode = EndStorage(p.end_storage) == EndStorage.value
+    price = float(p.end_storage_price_eur_per_kwh) if value_mode else 0.0
+    return {"end_storage_diff_kwh": diff, "end_storage_value_eur": price * diff}
 
 
 def run_days(
@@ -113,30 +156,47 @@ def run_days(
     with_reference: bool = False,
 ) -> list[DayRun]:
     """Baseline, optimized (and, with_reference, optimized without preferences) day by day."""
-    from ems_sweep.optimize import baseline_day, check_schedule, end_state, initial_state
+    from ems_sweep.optimize import baseline_day, check_schedule
+    from ems_sweep.optimize.checker import baseline_battery_idle
+    from ems_sweep.optimize.checker import period_end as checker_period_end
 
-    base_state = initial_state(cfg)
-    opt_state = initial_state(cfg)
-    ref_state = initial_state(cfg)
-    runs: list[DayRun] = []
+    if not dates:
+        return []
+    start, warm_note = warm_start(building, dates[0], cfg)
+    days = {d: building.day(d) for d in dates}
+    started = time.perf_counter()
+    baselines: dict[dt.date, DaySchedule] = {}
+    base_state = start
     for date in dates:
-        day = building.day(date)
-        started = time.perf_counter()
-        baseline = baseline_day(day, cfg, base_state)
-        timings.baseline_s += time.perf_counter() - started
+        baselines[date] = baseline_day(days[date], cfg, base_state)
+        base_state = end_state(baselines[date])
+    timings.baseline_s += time.perf_counter() - started
+    base_end = base_state
+    period_end = period_end_rule(cfg, base_end)
+    horizon = int(cfg.pipeline.horizon_days)
 
-        optimized, reason = _optimize(day, cfg, opt_state, preferences, timings)
+    opt_state = ref_state = start
+    runs: list[DayRun] = []
+    for i, date in enumerate(dates):
+        day, baseline = days[date], baselines[date]
+        ahead = [days[d] for d in horizon_dates(dates, i, horizon)]
+        end_rule = period_end if ahead[-1].date == dates[-1] else None
+
+        optimized, reason = _optimize(ahead, cfg, opt_state, preferences, timings, end_rule)
         reference = None
         if with_reference:
             if preferences is None and ref_state == opt_state:
                 reference = optimized  # no learned preferences: the very same solve
             else:
-                reference, _ = _optimize(day, cfg, ref_state, None, timings)
+                reference, _ = _optimize(ahead, cfg, ref_state, None, timings, end_rule)
             ref_state = end_state(reference if reference is not None else baseline)
 
-        violations: list[Any] = []
+        violations: list[Any] = list(baseline_battery_idle(baseline, day, cfg))
         status = OK
-        if optimized is None:
+        if violations:
+            status = VIOLATIONS
+            reason = f"baseline: {len(violations)} violation(s), first: {violations[0]}"
+        elif optimized is None:
             status = INFEASIBLE
         else:
             started = time.perf_counter()
@@ -153,7 +213,37 @@ def run_days(
         timings.kpis_s += time.perf_counter() - started
         runs.append(run)
         log.info("%s: %s %s", date, status, reason)
-
-        base_state = end_state(baseline)
         opt_state = end_state(optimized if status == OK else baseline)
+
+    if warm_note:
+        runs[0].notes.append(warm_note)
+    last = runs[-1]
+    figures = end_storage_figures(cfg, opt_state, base_end)
+    last.row.update(figures)
+    if period_end.minimum is not None and last.status == OK:
+        broken = checker_period_end(opt_state, base_end, last.date)
+        if broken:
+            last.violations += broken
+            last.status = VIOLATIONS
+            last.reason = f"{broken[0]}"
+            last.row.update(status=VIOLATIONS, reason=last.reason)
+            last.row["constraint_violations"] = len(last.violations)
+    last.notes.append(end_storage_note(cfg, figures))
     return runs
+
+
+def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:
+    """One sentence for the report on how the end of the period entered the savings."""
+    diff, value = figures["end_storage_diff_kwh"], figures["end_storage_value_eur"]
+    p = cfg.pipeline
+    if EndStorage(p.end_storage) == EndStorage.value:
+        return (
+            f"End of period (end_storage=value): the optimized storage (battery + EV) ends "
+            f"{diff:+.2f} kWh against the baseline's, valued at "
+            f"{p.end_storage_price_eur_per_kwh:g} EUR/kWh = {value:+.2f} EUR, included in the "
+            "period's savings (savings_eur = savings_eur_operational + end_storage_value_eur)."
+        )
+    return (
+        f"End of period (end_storage=no_less): the optimized battery and EV may not end "
+        f"below the baseline's; together they end {diff:+.2f} kWh against it, credited at 0 EUR."
+    )

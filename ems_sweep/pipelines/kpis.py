@@ -163,7 +163,14 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
         if "baseline_consumption_kwh" in ok
         else consumption
     )
-    savings = baseline_cost - total_cost
+    operational = baseline_cost - total_cost
+    # the storage left at the end of the period against the baseline's (pipeline.end_storage)
+    end_value = (
+        float(daily["end_storage_value_eur"].fillna(0).sum())
+        if "end_storage_value_eur" in daily
+        else 0.0
+    )
+    savings = operational + end_value
     consumption_value = float(ok["baseline_consumption_cost_eur"].sum())
     metrics.update(
         {
@@ -171,6 +178,15 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
             "baseline_cost": baseline_cost,
             "mean_daily_cost": total_cost / n_ok,
             "savings_eur": savings,
+            "savings_eur_operational": operational,
+            "end_storage_value_eur": end_value,
+            "end_storage_diff_kwh": (
+                float(daily["end_storage_diff_kwh"].fillna(0).sum())
+                if "end_storage_diff_kwh" in daily
+                else 0.0
+            ),
+            "ev_target_shortfall_kwh": _sum(ok, "optimized_ev_target_shortfall_kwh"),
+            "baseline_ev_target_shortfall_kwh": _sum(ok, "baseline_ev_target_shortfall_kwh"),
             "savings_pct": savings_pct(savings, baseline_cost, consumption_value),
             "avg_savings_pct": float(ok["savings_pct"].mean()),  # NaN days left out
             "savings_pct_of_consumption_cost": savings_pct(savings, consumption_value),
@@ -207,6 +223,10 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
     return metrics
 
 
+def _sum(ok: pd.DataFrame, column: str) -> float:
+    return float(ok[column].fillna(0).sum()) if column in ok else 0.0
+
+
 def _share(ok: pd.DataFrame, prefix: str) -> float:
     """PV self-consumption over the period: PV used on site / PV generated."""
     pv = ok[f"{prefix}_pv_kwh"].sum()
@@ -217,6 +237,8 @@ def _share(ok: pd.DataFrame, prefix: str) -> float:
 SAVINGS_KEYS = (
     "total_cost",
     "savings_eur",
+    "savings_eur_operational",
+    "end_storage_value_eur",
     "savings_pct",
     "avg_savings_pct",
     "savings_pct_of_consumption_cost",

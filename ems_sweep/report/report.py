@@ -13,7 +13,12 @@ REPORT = "report.md"
 
 MAIN_FIGURES = [
     ("savings_pct", "savings over the period", "%"),
-    ("savings_eur", "savings", "EUR"),
+    ("savings_eur", "savings (operational + end-of-period storage)", "EUR"),
+    ("savings_eur_operational", "savings from the days' costs", "EUR"),
+    ("end_storage_value_eur", "end-of-period storage value vs baseline", "EUR"),
+    ("end_storage_diff_kwh", "end-of-period storage vs baseline", "kWh"),
+    ("ev_target_shortfall_kwh", "EV below target at the target hour (optimized)", "kWh"),
+    ("baseline_ev_target_shortfall_kwh", "EV below target at the target hour (baseline)", "kWh"),
     ("avg_savings_pct", "mean of daily savings", "%"),
     ("savings_pct_of_consumption_cost", "savings / consumption valued at import price", "%"),
     ("baseline_cost", "baseline cost", "EUR"),
@@ -90,6 +95,22 @@ def write_report(
         "that net cost can be near zero or negative: a % is given only where it is at least 25% of "
         "the consumption valued at the import price (else n/a); the savings in EUR and the "
         "savings relative to that consumption value always compare.",
+        "",
+        "The baseline is what a real house with this hardware does: appliances when the user "
+        "started them, the EV charging on arrival up to its target, and a self-consumption "
+        "battery (charge from PV surplus, discharge to cover the load down to soc_min), with "
+        "the storage state carried from day to day from a warm-up day before the period. "
+        f"The optimized schedule is planned {cfg.pipeline.horizon_days} day(s) ahead (rolling "
+        "horizon, today committed) and storage is carried over midnight; at the end of the period "
+        + (
+            "the optimized battery and EV may each not end below the baseline's "
+            "(end_storage=no_less)."
+            if str(getattr(cfg.pipeline.end_storage, "value", cfg.pipeline.end_storage))
+            == "no_less"
+            else "the difference in stored energy (battery + EV) is valued at "
+            f"{cfg.pipeline.end_storage_price_eur_per_kwh:g} EUR/kWh and included in the savings "
+            "(end_storage=value)."
+        ),
         "",
         "## Job figures",
         "",
