@@ -116,6 +116,10 @@ class BuildingConfig:
     price_path: str | None = None
     # A step belongs to a cycle when the device draws more than this many kW on average.
     cycle_threshold_kw: float = 0.05
+    # Runs of one device with a pause of at most this many hours are one programme; merged runs
+    # below min_cycle_kwh are standby blips, not cycles (defaults: see ems_sweep/data/cycles.py).
+    cycle_max_pause_hours: float = 1.0
+    cycle_min_kwh: float = 0.1
     # Gaps up to this many hours are interpolated (and reported); longer gaps skip the day.
     max_fill_hours: int = 2
     grid_import_limit_kw: float = 17.0
@@ -277,6 +281,8 @@ def validate(cfg: DictConfig) -> None:
     if b.source != Source.builtin and b.path and b.path.startswith("???"):
         _fail("building.path", b.path, "a file path")
     _positive(cfg, "building.cycle_threshold_kw")
+    _non_negative(cfg, "building.cycle_max_pause_hours")
+    _non_negative(cfg, "building.cycle_min_kwh")
     _non_negative(cfg, "building.max_fill_hours")
     _positive(cfg, "building.grid_import_limit_kw")
     _non_negative(cfg, "building.grid_export_limit_kw")
