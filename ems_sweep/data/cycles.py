@@ -89,4 +89,3 @@ def detect_cycles(
         Cycle(device=device, start=series.index[s], profile_kwh=values[s:e].copy())
         for s, e in cycle_runs(values, threshold_kw * dt_h, max_pause_steps, min_cycle_kwh)
     ]
-
