@@ -130,8 +130,12 @@ class BuildingConfig:
 @dataclass
 class ModeConfig:
     name: Mode = Mode.centralized
-    # A cycle may start up to this many hours before or after its observed start.
-    max_shift_hours: float = 6.0
+    # A cycle may start at its observed start or up to this many hours later: an EMS can delay a
+    # programme the user has started, not run it before the machine was loaded.
+    max_delay_hours: float = 6.0
+    # true: a cycle may also start up to max_delay_hours earlier (studies that assume the user
+    # plans ahead); named in the run's params and its report.md.
+    allow_advance: bool = False
 
 
 @dataclass
@@ -287,8 +291,7 @@ def validate(cfg: DictConfig) -> None:
     _positive(cfg, "building.grid_import_limit_kw")
     _non_negative(cfg, "building.grid_export_limit_kw")
 
-    if cfg.mode.max_shift_hours < 0:
-        _fail("mode.max_shift_hours", cfg.mode.max_shift_hours, "hours >= 0")
+    _non_negative(cfg, "mode.max_delay_hours")
 
     bat = cfg.battery
     for key in ("capacity_kwh", "max_charge_kw", "max_discharge_kw", "cost_per_kwh_throughput"):

@@ -138,7 +138,7 @@ def test_restriction_never_places_a_cycle_in_a_forbidden_hour(tmp_path: Path) ->
         "building=res1",
         "n_days=3",
         "pipeline.preference_mode=restrict",
-        "mode.max_shift_hours=8",
+        "mode.max_delay_hours=8",
     )
     building = load_building(cfg)
     # Allow each device only a band of evening hours plus its observed hours.

@@ -23,6 +23,8 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
       more than the building consumes)
     - battery_efc = (charge + discharge) / (2 x capacity): equivalent full cycles
     - shifted_kwh = energy of the cycles that run elsewhere than observed
+    - cost_eur is the physical schedule's (what the house pays); model_cost_eur the cost of the
+      model's own flows (centralized: flat blocks), equal to cost_eur for rule-based schedules
     NaN where a ratio has no base (no PV, no battery).
     """
     cfg = fast_cfg(cfg)
@@ -46,6 +48,7 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
     nan = float("nan")
     return {
         "cost_eur": cost,
+        "model_cost_eur": cost if schedule.model_cost_eur is None else schedule.model_cost_eur,
         "cost_per_kwh_consumed_eur": _ratio(cost, consumption),
         "import_kwh": float(imp.sum()),
         "export_kwh": float(exp.sum()),

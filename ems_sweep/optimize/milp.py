@@ -5,7 +5,8 @@ Per step t (all energies kWh per step, >= 0):
   import <= limit_kw dt, export <= limit_kw dt, curtailed <= pv
   bat_E[t] = bat_E[t-1] + eta_c bat_ch - bat_dis / eta_d,  soc_min C <= bat_E <= soc_max C,
   bat_E[end] >= bat_E[start];  ev likewise with trips leaving at departure (see ev.py)
-  each cycle: sum_s x[c, s] = 1 over its allowed starts, load = sum_s x[c, s] profile[t - s]
+  appliances (appliances.py): each cycle once over its allowed starts, one programme at a time
+  per device, load = sum_s x[c, s] profile[t - s]
 Objective: import cost - export revenue + battery wear (+ learned start penalties).
 
 Binaries that forbid simultaneous import/export (or charge/discharge) are added only at steps
@@ -24,15 +25,9 @@ import pulp
 from omegaconf import DictConfig
 
 from ems_sweep.data.model import DayData
+from ems_sweep.optimize import appliances as appl
 from ems_sweep.optimize import ev as evm
-from ems_sweep.optimize.cycles import (
-    allowed_starts,
-    cycle_profile,
-    forbidden_start_hours,
-    plain,
-    start_penalties,
-)
-from ems_sweep.optimize.schedule import CyclePlacement
+from ems_sweep.optimize.cycles import plain
 from ems_sweep.optimize.state import StorageState
 
 EPS = 1e-5  # EUR/kWh on storage throughput and export: breaks ties against wasting energy
@@ -53,7 +48,7 @@ class DayModel:
     ev_ch: list
     ev_dis: list
     ev_e: list
-    starts: dict[str, list[tuple[int, pulp.LpVariable]]] = field(default_factory=dict)
+    appliances: appl.ApplianceVars = field(default_factory=appl.ApplianceVars)
     n_binaries: int = 0
     build_s: float = 0.0
 
@@ -119,27 +114,11 @@ def build_model(
     else:
         ev_ch, ev_dis, ev_e = zeros, zeros, zeros
 
-    # appliance cycles: one binary per allowed start
-    forbidden = forbidden_start_hours(preferences, cfg)
-    penalties = start_penalties(preferences, cfg)
-    hours = np.asarray(day.index.hour)
-    appl_terms: list[list[tuple[pulp.LpVariable, float]]] = [[] for _ in range(n)]
-    starts: dict[str, list[tuple[int, pulp.LpVariable]]] = {}
-    obj: list[tuple[pulp.LpVariable, float]] = []
-    n_bin = 0
-    for ci, c in enumerate(day.cycles):
-        prof = cycle_profile(c, mode)
-        xs = []
-        for s in allowed_starts(c, day, cfg, forbidden):
-            x = prob.add_variable(f"x{ci}_{s}", 0, 1, cat=pulp.LpBinary)
-            xs.append((s, x))
-            for k, kwh in enumerate(prof):
-                appl_terms[s + k].append((x, -float(kwh)))
-            if c.device in penalties:
-                obj.append((x, float(penalties[c.device][hours[s]])))
-        n_bin += len(xs)
-        starts[c.cycle_id] = xs
-        _add(prob, [(x, 1.0) for _, x in xs], pulp.LpConstraintEQ, 1.0)
+    appliances = appl.add_appliances(
+        prob, day, cfg, appl.ApplianceParams.from_config(cfg, mode, preferences)
+    )
+    obj: list[tuple[pulp.LpVariable, float]] = list(appliances.objective)
+    n_bin = appliances.n_binaries
 
     # energy balance: import + pv_used + dis - ch - export - appliances = fixed
     for t in range(n):
@@ -152,7 +131,8 @@ def build_model(
             (ev_ch[t], -1.0),
             (exp[t], -1.0),
         )
-        _add(prob, terms + appl_terms[t], pulp.LpConstraintEQ, float(fixed[t] - pv[t]))
+        load = [(x, -kwh) for x, kwh in appliances.load[t]]
+        _add(prob, terms + load, pulp.LpConstraintEQ, float(fixed[t] - pv[t]))
 
     wear = float(b.cost_per_kwh_throughput) if bat_on else 0.0
     for t in range(n):
@@ -245,7 +225,7 @@ def build_model(
         ev_ch=ev_ch,
         ev_dis=ev_dis,
         ev_e=ev_e,
-        starts=starts,
+        appliances=appliances,
         n_binaries=n_bin,
         build_s=time.perf_counter() - started,
     )
@@ -259,14 +239,4 @@ def values(items: list) -> np.ndarray:
             out[i] = v.varValue or 0.0
         else:
             out[i] = float(v)
-    return out
-
-
-def placements(model: DayModel, day: DayData) -> list[CyclePlacement]:
-    """Where each cycle runs: its start binary closest to 1."""
-    out = []
-    for c in day.cycles:
-        xs = model.starts[c.cycle_id]
-        best = max(xs, key=lambda sx: (sx[1].varValue or 0.0, -abs(sx[0] - c.observed_start_step)))
-        out.append(CyclePlacement(c.cycle_id, c.device, c.observed_start_step, best[0]))
     return out

@@ -72,6 +72,9 @@ class DaySchedule:
     battery_start_kwh: float = 0.0
     ev_start_kwh: float = 0.0
     notes: list[str] = field(default_factory=list)
-    # "baseline" or the mode that produced it; the checker needs it to know the cycle profiles
-    # (centralized moves mean-power blocks, the others the real phases).
+    # "baseline" or the mode that produced it (the checker reads the allowed start windows).
     mode: str = ""
+    # Cost of the model's own flows where the model simplifies the physics (centralized: flat
+    # blocks); None for rule-based schedules, whose table is all there is. The table's cost_eur
+    # is always the physical schedule's.
+    model_cost_eur: float | None = None
