@@ -121,6 +121,10 @@ class BuildingConfig:
     price_path: str | None = None
     # A step belongs to a cycle when the device draws more than this many kW on average.
     cycle_threshold_kw: float = 0.05
+    # Runs of one device with a pause of at most this many hours are one programme; merged runs
+    # below min_cycle_kwh are standby blips, not cycles (defaults: see ems_sweep/data/cycles.py).
+    cycle_max_pause_hours: float = 1.0
+    cycle_min_kwh: float = 0.1
     # Gaps up to this many hours are interpolated (and reported); longer gaps skip the day.
     max_fill_hours: int = 2
     grid_import_limit_kw: float = 17.0
@@ -131,8 +135,12 @@ class BuildingConfig:
 @dataclass
 class ModeConfig:
     name: Mode = Mode.centralized
-    # A cycle may start up to this many hours before or after its observed start.
-    max_shift_hours: float = 6.0
+    # A cycle may start at its observed start or up to this many hours later: an EMS can delay a
+    # programme the user has started, not run it before the machine was loaded.
+    max_delay_hours: float = 6.0
+    # true: a cycle may also start up to max_delay_hours earlier (studies that assume the user
+    # plans ahead); named in the run's params and its report.md.
+    allow_advance: bool = False
 
 
 @dataclass
@@ -290,12 +298,13 @@ def validate(cfg: DictConfig) -> None:
     if b.source != Source.builtin and b.path and b.path.startswith("???"):
         _fail("building.path", b.path, "a file path")
     _positive(cfg, "building.cycle_threshold_kw")
+    _non_negative(cfg, "building.cycle_max_pause_hours")
+    _non_negative(cfg, "building.cycle_min_kwh")
     _non_negative(cfg, "building.max_fill_hours")
     _positive(cfg, "building.grid_import_limit_kw")
     _non_negative(cfg, "building.grid_export_limit_kw")
 
-    if cfg.mode.max_shift_hours < 0:
-        _fail("mode.max_shift_hours", cfg.mode.max_shift_hours, "hours >= 0")
+    _non_negative(cfg, "mode.max_delay_hours")
 
     bat = cfg.battery
     for key in ("capacity_kwh", "max_charge_kw", "max_discharge_kw", "cost_per_kwh_throughput"):

@@ -163,3 +163,29 @@ def test_baseline_battery_that_idles_is_caught():
     _both(_set(S.BATTERY_DISCHARGE, 0, 0.0), _bump(S.IMPORT, 0, 0.3))(base)
     base.table[S.BATTERY_ENERGY] += 0.3 / 0.9
     assert "battery_idle" in kinds(check_schedule(base, day, cfg))
+
+
+def test_same_device_overlap_is_caught_on_every_step_it_lasts():
+    """Two dishwasher programmes at once (observed 10:00 and 12:00, 3 h each): step 12 only."""
+    day = make_day([0.3] * 24, load=0.3, cycles=[dishwasher(10), dishwasher(12)])
+    cfg = battery_cfg()
+    found = check_schedule(baseline_day(day, cfg, START), day, cfg)
+    assert [(v.kind, v.step) for v in found] == [("cycle_overlap", 12)]
+
+
+def test_a_table_costed_with_the_flat_block_is_caught():
+    """The old centralized report: the mean-power block in the table instead of the programme."""
+    prices = np.linspace(0.4, 0.1, 24)
+    day = make_day(prices, load=1.0, cycles=[dishwasher(10)])
+    cfg = battery_cfg(**{"battery.enabled": False, "mode.name": "centralized"})
+    opt = optimize_day(day, cfg, StorageState(0.0, 0.0))
+    assert check_schedule(opt, day, cfg) == []
+    start = opt.placements[0].start_step
+    tab = opt.table
+    real = np.array([1.0, 0.2, 0.8])
+    delta = np.full(3, real.mean()) - real
+    rows = tab.index[start : start + 3]
+    for col in (S.appliance_column("dishwasher"), S.APPLIANCES, S.IMPORT):
+        tab.loc[rows, col] += delta
+    tab[S.COST] = tab[S.IMPORT] * tab[S.IMPORT_PRICE] - tab[S.EXPORT] * tab[S.EXPORT_PRICE]
+    assert kinds(check_schedule(opt, day, cfg)) == {"cycle_profile", "cost_physical"}

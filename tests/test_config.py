@@ -68,6 +68,9 @@ def test_defaults_match_the_documented_hardware():
         (["ev=default", "ev.must_be_full_by_hour=25"], ["ev.must_be_full_by_hour", "25"]),
         (["battery.charge_efficiency=1.5"], ["battery.charge_efficiency", "1.5"]),
         (["pipeline=learning", "n_days=1"], ["n_days", "pipeline=learning"]),
+        (["mode.max_delay_hours=-1"], ["mode.max_delay_hours", "-1", ">= 0"]),
+        (["building.cycle_max_pause_hours=-1"], ["building.cycle_max_pause_hours", ">= 0"]),
+        (["building.cycle_min_kwh=-0.1"], ["building.cycle_min_kwh", "-0.1", ">= 0"]),
     ],
 )
 def test_impossible_values_fail_with_key_value_and_allowed(overrides, names):
@@ -85,6 +88,8 @@ def test_impossible_values_fail_with_key_value_and_allowed(overrides, names):
         ("n_days=three", ["n_days", "three"]),
         ("mode.name=greedy", ["greedy", "centralized", "decentralized"]),
         ("solver.name=gurobi", ["gurobi", "highs", "cbc"]),
+        ("mode.max_shift_hours=3", ["max_shift_hours"]),  # renamed: mode.max_delay_hours
+        ("mode.allow_advance=maybe", ["allow_advance", "maybe"]),
     ],
 )
 def test_schema_rejects_misspelt_keys_wrong_types_and_unknown_enums(override, names):

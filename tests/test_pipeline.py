@@ -41,9 +41,10 @@ def test_comparison_writes_files_and_consistent_figures(tmp_path: Path) -> None:
     end_value = daily["end_storage_value_eur"].fillna(0).sum()
     assert end_value == 0.0 and daily["end_storage_diff_kwh"].iloc[-1] >= -1e-6
     assert m["savings_eur"] == pytest.approx(daily["savings_eur"].sum() + end_value, rel=1e-4)
-    # Savings are real but not absurd; over the period the optimizer never does worse than the
-    # baseline (a single day may: storage is carried over midnight).
-    assert 0 <= m["savings_pct"] < 90
+    # Savings are real but not absurd. `centralized` plans flat blocks and is costed with the real
+    # programmes, so it may lose a little against the baseline (here 0.05 EUR on day 2); the exact
+    # model never does worse over a period (tests/test_storage_period.py).
+    assert -5 < m["savings_pct"] < 90
 
     schedules = pd.read_csv(tmp_path / "schedules.csv")
     assert set(schedules["schedule"]) == {"baseline", "optimized"}
@@ -141,7 +142,7 @@ def test_restriction_never_places_a_cycle_in_a_forbidden_hour(tmp_path: Path) ->
         "building=res1",
         "n_days=3",
         "pipeline.preference_mode=restrict",
-        "mode.max_shift_hours=8",
+        "mode.max_delay_hours=8",
     )
     building = load_building(cfg)
     # Allow each device only a band of evening hours plus its observed hours.

@@ -41,7 +41,7 @@ def make_job_dir(
             "shiftable": ["dishwasher"],
             "generator": {"appliances": {}},
         },
-        "mode": {"name": mode, "max_shift_hours": 6.0},
+        "mode": {"name": mode, "max_delay_hours": 6.0, "allow_advance": False},
         "battery": {"enabled": True, "capacity_kwh": 10.0},
         "ev": {"enabled": False},
         "pipeline": {"name": pipeline},

@@ -55,6 +55,8 @@ def assemble(
     ext: pd.DataFrame,
     shiftable: list[str],
     threshold_kw: float,
+    max_pause_hours: float,
+    min_cycle_kwh: float,
     start: dt.date,
     n_days: int,
     quality: dict[dt.date, DayQuality],
@@ -64,7 +66,9 @@ def assemble(
     lo, hi = day_bounds(start, n_days, timezone)
     cycles: list[Cycle] = []
     for device in shiftable:
-        found = detect_cycles(ext[device_column(device)], device, threshold_kw, dt_h)
+        found = detect_cycles(
+            ext[device_column(device)], device, threshold_kw, dt_h, max_pause_hours, min_cycle_kwh
+        )
         too_long = [c for c in found if len(c.profile_kwh) * dt_h > MAX_CYCLE_HOURS]
         if too_long:
             c = too_long[0]

@@ -32,8 +32,10 @@ CONSUMPTION = "consumption_kwh"  # total building consumption (devices, EV and o
 STEP_MIN = 15
 STEP_H = STEP_MIN / 60.0
 LOAD_STREAM, APPLIANCE_STREAM, EV_STREAM = 3, 4, 5
-# A machine rests at least this long between runs (so runs stay apart at 60-min resolution too).
-MIN_GAP_MIN = 120
+# A machine rests at least this long between runs, so that runs stay apart at 60-min resolution
+# too: a pause of 3 h between quarter-hour runs is at least 2 whole hours, more than the default
+# building.cycle_max_pause_hours = 1 that detection merges as one programme.
+MIN_GAP_MIN = 180
 
 
 class GeneratorError(ValueError):

@@ -210,6 +210,8 @@ def load_file_building(
         ext=ext,
         shiftable=list(b.shiftable),
         threshold_kw=float(b.cycle_threshold_kw),
+        max_pause_hours=float(b.cycle_max_pause_hours),
+        min_cycle_kwh=float(b.cycle_min_kwh),
         start=start,
         n_days=n_days,
         quality=quality,

@@ -70,6 +70,8 @@ def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int)
         ext=ext,
         shiftable=list(b.shiftable),
         threshold_kw=float(b.cycle_threshold_kw),
+        max_pause_hours=float(b.cycle_max_pause_hours),
+        min_cycle_kwh=float(b.cycle_min_kwh),
         start=start,
         n_days=n_days,
         quality={start + k * one: DayQuality(date=start + k * one) for k in range(n_days)},

@@ -2,9 +2,10 @@
 
 A cycle belongs to the day it started. When it runs past midnight, the day's optimization still
 has to place its whole profile inside the day, so its observed start is pulled back until it
-fits (`DayCycle.clipped`). Its tail was consumed on the next day, where it is not part of the
-fixed load either, so over the two days the energy is counted exactly once; the baseline of the
-start day then holds the whole cycle and the next day's baseline lacks the tail.
+fits (`DayCycle.clipped`), and so is any earlier cycle of the same device it would then overlap
+(one machine runs one programme at a time). Its tail was consumed on the next day, where it is
+not part of the fixed load either, so over the two days the energy is counted exactly once; the
+baseline of the start day then holds the whole cycle and the next day's baseline lacks the tail.
 """
 
 from __future__ import annotations
@@ -35,6 +36,22 @@ class DayNotAvailableError(KeyError):
 
 def cycle_id(device: str, start: pd.Timestamp) -> str:
     return f"{device}@{start.strftime('%Y-%m-%dT%H:%M')}"
+
+
+def _one_programme_at_a_time(cycles: list[DayCycle], n: int) -> list[DayCycle]:
+    """Cycles pulled back (latest first) where a clipped successor of the device overlaps them."""
+    out = list(cycles)
+    free_from: dict[str, int] = {}  # device -> first step taken by its later cycles
+    for i in sorted(range(len(out)), key=lambda i: out[i].observed_start_step, reverse=True):
+        c = out[i]
+        limit = free_from.get(c.device, n)
+        if c.observed_start_step + len(c.profile_kwh) > limit:
+            start = limit - len(c.profile_kwh)
+            if start < 0:
+                raise ValueError(f"{c.device}: its cycles need more than the day's {n} steps")
+            out[i] = DayCycle(c.cycle_id, c.device, start, c.profile_kwh, clipped=True)
+        free_from[c.device] = out[i].observed_start_step
+    return out
 
 
 def slice_day(data: BuildingData, date: dt.date) -> DayData:
@@ -74,6 +91,7 @@ def slice_day(data: BuildingData, date: dt.date) -> DayData:
                 clipped=clipped,
             )
         )
+    cycles = _one_programme_at_a_time(cycles, n)
     trips = [t for t in data.ev_trips if lo <= t.departure < hi or lo <= t.arrival < hi]
     return DayData(
         date=date,

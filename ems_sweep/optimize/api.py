@@ -8,14 +8,16 @@ from omegaconf import DictConfig
 from ems_sweep.config import Mode
 from ems_sweep.data.horizon import horizon_day
 from ems_sweep.data.model import DayData
+from ems_sweep.optimize import appliances as appl
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import milp
 from ems_sweep.optimize.baseline import decentralized_day
 from ems_sweep.optimize.cycles import fast_cfg, mode_name
+from ems_sweep.optimize.realize import realized_exchange
 from ems_sweep.optimize.schedule import DaySchedule, SolverStats
 from ems_sweep.optimize.solver import solve
 from ems_sweep.optimize.state import PeriodEnd, StorageState
-from ems_sweep.optimize.table import appliance_loads, build_table
+from ems_sweep.optimize.table import build_table
 from ems_sweep.optimize.tariffs import tariff_prices
 
 MODES = tuple(m.value for m in Mode)
@@ -59,8 +61,11 @@ def optimize_day(
     """The schedule of `day` (one day or a horizon, see data.horizon) in mode cfg.mode.name.
 
     Raises InfeasibleDayError with the reason. period_end: the end-of-period storage rule, given
-    when `day` ends with the period. Costs in the table never include the learned-preference
-    penalty nor a storage value (they live only in the objective, SolverStats.objective).
+    when `day` ends with the period. The table is the physical schedule (real cycle profiles at
+    the chosen starts, see realize.py), so its costs are what the house pays; `model_cost_eur`
+    is the cost of the model's own flows (differs in `centralized`, which moves mean-power
+    blocks). Neither includes the learned-preference penalty nor a storage value (they live only
+    in the objective, SolverStats.objective).
     """
     cfg = fast_cfg(cfg)
     mode = mode_name(cfg)
@@ -97,18 +102,27 @@ def optimize_day(
             f"day {day.date} ({mode}): solver {cfg.solver.name} returned {outcome.status} "
             f"after {outcome.solve_s:.1f} s (time_limit_s={cfg.solver.time_limit_s})"
         )
-    placements = milp.placements(model, day)
-    table = build_table(
-        day,
-        cfg,
-        prices=prices,
-        loads=appliance_loads(day, cfg, placements, mode),
-        import_kwh=milp.values(model.imp),
-        export_kwh=milp.values(model.exp),
-        pv_curtailed_kwh=milp.values(model.curt),
-        battery=(milp.values(model.b_ch), milp.values(model.b_dis), milp.values(model.b_e)),
-        ev=(milp.values(model.ev_ch), milp.values(model.ev_dis), milp.values(model.ev_e)),
+    placements = appl.placements(model.appliances, day)
+    battery = (milp.values(model.b_ch), milp.values(model.b_dis), milp.values(model.b_e))
+    ev = (milp.values(model.ev_ch), milp.values(model.ev_dis), milp.values(model.ev_e))
+    planned = appl.appliance_loads(day, cfg, placements, mode)
+    planned_flows = (milp.values(model.imp), milp.values(model.exp), milp.values(model.curt))
+    model_table = build_table(
+        day, cfg, prices=prices, loads=planned, import_kwh=planned_flows[0],
+        export_kwh=planned_flows[1], pv_curtailed_kwh=planned_flows[2], battery=battery, ev=ev,
+    )  # fmt: skip
+    physical = appl.appliance_loads(day, cfg, placements)
+    imp, exp, curt = realized_exchange(
+        *planned_flows,
+        day.pv_kwh,
+        sum(planned.values(), np.zeros(day.n_steps)),
+        sum(physical.values(), np.zeros(day.n_steps)),
+        float(cfg.building.grid_export_limit_kw) * day.dt_h,
     )
+    table = build_table(
+        day, cfg, prices=prices, loads=physical, import_kwh=imp, export_kwh=exp,
+        pv_curtailed_kwh=curt, battery=battery, ev=ev,
+    )  # fmt: skip
     notes = [] if outcome.status == "Optimal" else ["time limit hit: best schedule found so far"]
     return DaySchedule(
         table=table,
@@ -118,6 +132,7 @@ def optimize_day(
         ev_start_kwh=state.ev_kwh,
         notes=notes,
         mode=mode,
+        model_table=model_table,
     )
 
 
@@ -132,6 +147,9 @@ def first_day(schedule: DaySchedule, day: DayData) -> DaySchedule:
         ev_start_kwh=schedule.ev_start_kwh,
         notes=schedule.notes,
         mode=schedule.mode,
+        model_table=None
+        if schedule.model_table is None
+        else schedule.model_table.iloc[: day.n_steps].copy(),
     )
 
 

@@ -13,13 +13,13 @@ import time
 import numpy as np
 from omegaconf import DictConfig
 
-from ems_sweep.data.model import DayData
+from ems_sweep.data.model import DayCycle, DayData
 from ems_sweep.optimize import ev as evm
+from ems_sweep.optimize.appliances import appliance_loads
 from ems_sweep.optimize.battery import self_consumption
 from ems_sweep.optimize.cycles import (
     BASELINE,
     allowed_starts,
-    cycle_profile,
     fast_cfg,
     forbidden_start_hours,
     start_penalties,
@@ -27,7 +27,7 @@ from ems_sweep.optimize.cycles import (
 from ems_sweep.optimize.grid import grid_exchange
 from ems_sweep.optimize.schedule import CyclePlacement, DaySchedule, SolverStats
 from ems_sweep.optimize.state import StorageState
-from ems_sweep.optimize.table import appliance_loads, build_table
+from ems_sweep.optimize.table import build_table
 from ems_sweep.optimize.tariffs import tariff_prices
 
 
@@ -42,7 +42,7 @@ def rule_schedule(
     """Apply the EV and battery rules around the given cycle placements."""
     started = time.perf_counter()
     notes: list[str] = []
-    loads = appliance_loads(day, cfg, placements, mode)
+    loads = appliance_loads(day, cfg, placements)
     ev_ch, ev_e = evm.charge_asap(day, cfg, state.ev_kwh, cfg.ev.target_soc * cfg.ev.capacity_kwh)
     if cfg.ev.enabled and ev_e.min() < -1e-9:
         notes.append(f"EV trips need more than stored (min {ev_e.min():.2f} kWh), clipped at 0")
@@ -93,23 +93,49 @@ def decentralized_day(
     state: StorageState,
     preferences: dict[str, np.ndarray] | None = None,
 ) -> DaySchedule:
-    """Each appliance picks its cheapest allowed start against the import price alone."""
+    """Each appliance picks its cheapest allowed start against the import price alone.
+
+    A machine runs one programme at a time: cycles are placed in observed order, each at its
+    cheapest start that neither overlaps a cycle of the device already placed nor the observed
+    run of a later one (so every later cycle can still run at least where the user started it).
+    """
     cfg = fast_cfg(cfg)
     prices = tariff_prices(day, cfg)
     imp_price = prices[0]
     forbidden = forbidden_start_hours(preferences, cfg)
     penalties = start_penalties(preferences, cfg)
     hours = np.asarray(day.index.hour)
-    placements = []
-    for c in day.cycles:
-        starts = np.array(allowed_starts(c, day, cfg, forbidden))
-        prof = cycle_profile(c, "decentralized")
+    ordered = sorted(day.cycles, key=lambda c: (c.observed_start_step, c.cycle_id))
+    busy = {c.device: np.zeros(day.n_steps, dtype=int) for c in ordered}
+    for c in ordered:  # the observed runs, released as each cycle is placed
+        busy[c.device][_steps(c, c.observed_start_step)] += 1
+    chosen: dict[str, int] = {}
+    for c in ordered:
+        occupied = busy[c.device]
+        occupied[_steps(c, c.observed_start_step)] -= 1
+        starts = np.array(
+            [s for s in allowed_starts(c, day, cfg, forbidden) if not occupied[_steps(c, s)].any()]
+        )
+        if not len(starts):
+            raise ValueError(
+                f"cycle {c.cycle_id}: its observed run overlaps another {c.device} cycle; "
+                "one machine runs one programme at a time"
+            )
+        prof = np.asarray(c.profile_kwh, dtype=float)
         cost = np.correlate(imp_price, prof, mode="valid")[starts]
         if c.device in penalties:
             cost = cost + penalties[c.device][hours[starts]]
         # ties: closest to the observed start, then the earlier one (deterministic)
         order = np.lexsort((starts, np.abs(starts - c.observed_start_step), np.round(cost, 9)))
-        placements.append(
-            CyclePlacement(c.cycle_id, c.device, c.observed_start_step, int(starts[order[0]]))
-        )
+        chosen[c.cycle_id] = int(starts[order[0]])
+        occupied[_steps(c, chosen[c.cycle_id])] += 1
+    placements = [
+        CyclePlacement(c.cycle_id, c.device, c.observed_start_step, chosen[c.cycle_id])
+        for c in day.cycles
+    ]
     return rule_schedule(day, cfg, state, placements, "decentralized", prices)
+
+
+def _steps(cycle: DayCycle, start: int) -> slice:
+    """The steps a cycle started at `start` runs in."""
+    return slice(start, start + len(cycle.profile_kwh))

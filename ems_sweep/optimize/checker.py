@@ -6,9 +6,12 @@ each broken one as a Violation (kind, step, detail). Kinds:
   battery_power, battery_bounds, battery_dynamics, exclusive_battery,
   ev_power, ev_unplugged, ev_bounds, ev_dynamics, ev_requirement, ev_target, ev_v2g,
   exclusive_ev, appliance_total, cycle_missing, cycle_duplicate, cycle_window,
-  cycle_profile, forbidden_start, cost, battery_idle (rule-based schedules)
+  cycle_profile, cycle_overlap, forbidden_start, cost, cost_physical,
+  battery_idle (rule-based schedules)
 There is no end-of-day kind: storage is carried over midnight; the end of the period is checked
-by `period_end` on the period's last day.
+by `period_end` on the period's last day. Every schedule is checked as the physical one:
+appliance columns must hold the real cycle profiles at the placed starts, whatever the model
+moved (centralized: mean-power blocks).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ from omegaconf import DictConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import BASELINE, cycle_profile, devices, fast_cfg, start_window
+from ems_sweep.optimize.cycles import BASELINE, devices, fast_cfg, start_window
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.tariffs import tariff_prices
 
 TOL = 1e-5  # kWh (or EUR): far above solver tolerances, far below anything that matters
 RULE_MODES = (BASELINE, "decentralized")  # their battery is the self-consumption controller
+COST_TOL_EUR = 1e-4  # a day's cost: per-step rounding summed over up to 100 steps
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,69 @@ def check_schedule(
     cost = imp * imp_price - exp * exp_price + wear * (b_ch + b_dis)
     diff = col[S.COST] - cost
     c.steps("cost", np.abs(diff) > TOL, "cost_eur differs from import/export x prices", diff)
+    check_overlap(c, schedule, day)
+    check_physical_cost(c, schedule, day, col, (imp_price, exp_price), wear)
     return c.items
+
+
+def _real_loads(schedule: DaySchedule, day: DayData) -> dict[str, np.ndarray]:
+    """kWh per step per device: each placed cycle's real profile at its placed start."""
+    by_id = {cy.cycle_id: cy for cy in day.cycles}
+    loads: dict[str, np.ndarray] = {}
+    for p in schedule.placements:
+        cycle = by_id.get(p.cycle_id)
+        if cycle is None:
+            continue
+        load = loads.setdefault(cycle.device, np.zeros(day.n_steps))
+        prof = np.asarray(cycle.profile_kwh, dtype=float)[: max(0, day.n_steps - p.start_step)]
+        load[p.start_step : p.start_step + len(prof)] += prof
+    return loads
+
+
+def check_overlap(c: _Collector, schedule: DaySchedule, day: DayData) -> None:
+    """cycle_overlap: one machine runs one programme at a time (one violation per step)."""
+    by_id = {cy.cycle_id: cy for cy in day.cycles}
+    running: dict[str, np.ndarray] = {}
+    for p in schedule.placements:
+        cycle = by_id.get(p.cycle_id)
+        if cycle is None:
+            continue
+        count = running.setdefault(cycle.device, np.zeros(day.n_steps, dtype=int))
+        count[max(0, p.start_step) : p.start_step + len(cycle.profile_kwh)] += 1
+    for device, count in running.items():
+        c.steps("cycle_overlap", count > 1, f"{device}: cycles running at once", count)
+
+
+def check_physical_cost(
+    c: _Collector,
+    schedule: DaySchedule,
+    day: DayData,
+    col: dict[str, np.ndarray],
+    prices: tuple[np.ndarray, np.ndarray],
+    wear: float,
+) -> None:
+    """cost_physical: the reported day cost is what the physical schedule costs.
+
+    Physical schedule: the real cycle profiles at the placed starts, the table's battery/EV
+    flows and PV curtailment, the grid taking the rest (import = max(residual, 0), export =
+    max(-residual, 0)); its cost is compared with the sum of the table's cost_eur.
+    """
+    real = sum(_real_loads(schedule, day).values(), np.zeros(day.n_steps))
+    residual = (
+        col[S.FIXED_LOAD] + real + col[S.BATTERY_CHARGE] + col[S.EV_CHARGE]
+        - col[S.BATTERY_DISCHARGE] - col[S.EV_DISCHARGE] - (col[S.PV] - col[S.PV_CURTAILED])
+    )  # fmt: skip
+    imp, exp = np.maximum(residual, 0.0), np.maximum(-residual, 0.0)
+    throughput = col[S.BATTERY_CHARGE] + col[S.BATTERY_DISCHARGE]
+    physical = float(np.sum(imp * prices[0] - exp * prices[1] + wear * throughput))
+    reported = float(np.sum(col[S.COST]))
+    if abs(reported - physical) > COST_TOL_EUR:
+        c.one(
+            "cost_physical",
+            None,
+            f"reported cost {reported:.4f} EUR != the physical schedule's {physical:.4f} EUR "
+            "(real cycle profiles at their starts)",
+        )
 
 
 def _check_cycles(
@@ -213,7 +279,7 @@ def _check_cycles(
         window = (
             range(cycle.observed_start_step, cycle.observed_start_step + 1)
             if mode == BASELINE
-            else start_window(cycle, day, cfg.mode.max_shift_hours)
+            else start_window(cycle, day, cfg.mode.max_delay_hours, cfg.mode.allow_advance)
         )
         if p.start_step not in window:
             c.one(
@@ -227,7 +293,7 @@ def _check_cycles(
             cycle.device, set()
         ):
             c.one("forbidden_start", p.start_step, f"{p.cycle_id} starts at a forbidden hour")
-        prof = cycle_profile(cycle, mode)
+        prof = np.asarray(cycle.profile_kwh, dtype=float)
         expected[cycle.device][p.start_step : p.start_step + len(prof)] += prof
     for cy in day.cycles:
         if cy.cycle_id not in seen:
@@ -237,7 +303,8 @@ def _check_cycles(
         c.steps(
             "cycle_profile",
             np.abs(diff) > TOL,
-            f"{d}: consumption differs from its placed cycles (interrupted/moved/extra)",
+            f"{d}: consumption differs from its placed cycles' real profiles "
+            "(interrupted/moved/block/extra)",
             diff,
         )
 

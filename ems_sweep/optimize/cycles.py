@@ -59,13 +59,23 @@ def cycle_profile(cycle: DayCycle, mode: str) -> np.ndarray:
     return profile
 
 
-def start_window(cycle: DayCycle, day: DayData, max_shift_hours: float) -> range:
-    """Starts within max_shift_hours of the observed one, with the whole cycle inside its day
-    (its own local day also inside a multi-day horizon)."""
-    shift = int(math.floor(max_shift_hours / day.dt_h + 1e-9))
+def start_window(
+    cycle: DayCycle, day: DayData, max_delay_hours: float, allow_advance: bool = False
+) -> range:
+    """Starts from the observed one to max_delay_hours later, the whole cycle inside its day
+    (its own local day also inside a multi-day horizon).
+
+    A programme cannot run before the user started it (the machine was not loaded yet); with
+    allow_advance it may also start up to max_delay_hours earlier.
+    """
+    shift = int(math.floor(max_delay_hours / day.dt_h + 1e-9))
     first, end = day.day_span(cycle.observed_start_step)
     last = end - len(cycle.profile_kwh)
-    lo = max(first, cycle.observed_start_step - shift)
+    lo = (
+        max(first, cycle.observed_start_step - shift)
+        if allow_advance
+        else cycle.observed_start_step
+    )
     hi = min(last, cycle.observed_start_step + shift)
     return range(lo, hi + 1)
 
@@ -121,7 +131,7 @@ def allowed_starts(
     hours = day.index.hour
     starts = [
         s
-        for s in start_window(cycle, day, cfg.mode.max_shift_hours)
+        for s in start_window(cycle, day, cfg.mode.max_delay_hours, cfg.mode.allow_advance)
         if s == cycle.observed_start_step or hours[s] not in banned
     ]
     if cycle.observed_start_step not in starts:  # window empty only if the data is inconsistent

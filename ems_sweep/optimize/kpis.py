@@ -26,6 +26,8 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
     - shifted_kwh = energy of the cycles that run elsewhere than observed
     - battery_start_kwh / battery_end_kwh / ev_end_kwh: stored energy at the day's start / end
     - ev_target_shortfall_kwh: kWh missing from the EV target at must_be_full_by_hour
+    - cost_eur is the physical schedule's (what the house pays); model_cost_eur the cost of the
+      model's own flows (centralized: flat blocks), equal to cost_eur for rule-based schedules
     NaN where a ratio has no base (no PV, no battery).
     """
     cfg = fast_cfg(cfg)
@@ -49,6 +51,7 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
     nan = float("nan")
     return {
         "cost_eur": cost,
+        "model_cost_eur": cost if schedule.model_cost_eur is None else schedule.model_cost_eur,
         "cost_per_kwh_consumed_eur": _ratio(cost, consumption),
         "import_kwh": float(imp.sum()),
         "export_kwh": float(exp.sum()),

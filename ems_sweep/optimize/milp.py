@@ -8,7 +8,8 @@ Per step t (all energies kWh per step, >= 0), each family a named function in it
                            soc_min C <= bat_E <= soc_max C (no end-of-day rule)
   ev.ev_soc / ev.ev_needs  ev likewise with trips leaving at departure, needs before departures
                            and the daily target (see ev.py)
-  appliance cycles         sum_s x[c, s] = 1 over its allowed starts, load = sum_s x[c, s] prof
+  appliances.*             each cycle once over its allowed starts, one programme at a time
+                           per device, load = sum_s x[c, s] profile[t - s]
   period_end_storage       at the end of the period only: bat_E and ev_E >= the baseline's
                            (end_storage=no_less), or stored energy valued in the objective
 Objective: import cost - export revenue + battery wear (+ learned start penalties)
@@ -30,17 +31,11 @@ import pulp
 from omegaconf import DictConfig
 
 from ems_sweep.data.model import DayData
+from ems_sweep.optimize import appliances as appl
 from ems_sweep.optimize import battery as bat
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import grid
-from ems_sweep.optimize.cycles import (
-    allowed_starts,
-    cycle_profile,
-    forbidden_start_hours,
-    start_penalties,
-)
 from ems_sweep.optimize.lp import add, terms
-from ems_sweep.optimize.schedule import CyclePlacement
 from ems_sweep.optimize.state import PeriodEnd, StorageState
 
 EPS = 1e-5  # EUR/kWh on storage throughput and export: breaks ties against wasting energy
@@ -61,7 +56,7 @@ class DayModel:
     ev_ch: list
     ev_dis: list
     ev_e: list
-    starts: dict[str, list[tuple[int, pulp.LpVariable]]] = field(default_factory=dict)
+    appliances: appl.ApplianceVars = field(default_factory=appl.ApplianceVars)
     n_binaries: int = 0
     build_s: float = 0.0
 
@@ -110,30 +105,15 @@ def build_model(
     b = bat.battery_variables(prob, bp, n, dt)
     ev = evm.ev_variables(prob, day, cfg)
 
-    # appliance cycles: one binary per allowed start
-    forbidden = forbidden_start_hours(preferences, cfg)
-    penalties = start_penalties(preferences, cfg)
-    hours = np.asarray(day.index.hour)
-    appl_terms: list[list[tuple[pulp.LpVariable, float]]] = [[] for _ in range(n)]
-    starts: dict[str, list[tuple[int, pulp.LpVariable]]] = {}
-    obj: list[tuple[pulp.LpVariable, float]] = []
-    n_bin = 0
-    for ci, c in enumerate(day.cycles):
-        prof = cycle_profile(c, mode)
-        xs = []
-        for s in allowed_starts(c, day, cfg, forbidden):
-            x = prob.add_variable(f"x{ci}_{s}", 0, 1, cat=pulp.LpBinary)
-            xs.append((s, x))
-            for k, kwh in enumerate(prof):
-                appl_terms[s + k].append((x, -float(kwh)))
-            if c.device in penalties:
-                obj.append((x, float(penalties[c.device][hours[s]])))
-        n_bin += len(xs)
-        starts[c.cycle_id] = xs
-        add(prob, [(x, 1.0) for _, x in xs], pulp.LpConstraintEQ, 1.0, f"cycle_once_{ci}")
+    appliances = appl.add_appliances(
+        prob, day, cfg, appl.ApplianceParams.from_config(cfg, mode, preferences)
+    )
+    obj: list[tuple[pulp.LpVariable, float]] = list(appliances.objective)
 
     device_terms = [
-        bat.battery_balance_terms(b, t) + evm.ev_balance_terms(ev, t) + appl_terms[t]
+        bat.battery_balance_terms(b, t)
+        + evm.ev_balance_terms(ev, t)
+        + [(x, -kwh) for x, kwh in appliances.load[t]]
         for t in range(n)
     ]
     grid.energy_balance(prob, g, device_terms, fixed, pv)
@@ -166,8 +146,8 @@ def build_model(
         ev_ch=ev.ch,
         ev_dis=ev.dis,
         ev_e=ev.energy,
-        starts=starts,
-        n_binaries=n_bin + g.n_binaries + b.n_binaries + ev.n_binaries,
+        appliances=appliances,
+        n_binaries=appliances.n_binaries + g.n_binaries + b.n_binaries + ev.n_binaries,
         build_s=time.perf_counter() - started,
     )
 
@@ -180,14 +160,4 @@ def values(items: list) -> np.ndarray:
             out[i] = v.varValue or 0.0
         else:
             out[i] = float(v)
-    return out
-
-
-def placements(model: DayModel, day: DayData) -> list[CyclePlacement]:
-    """Where each cycle runs: its start binary closest to 1."""
-    out = []
-    for c in day.cycles:
-        xs = model.starts[c.cycle_id]
-        best = max(xs, key=lambda sx: (sx[1].varValue or 0.0, -abs(sx[0] - c.observed_start_step)))
-        out.append(CyclePlacement(c.cycle_id, c.device, c.observed_start_step, best[0]))
     return out

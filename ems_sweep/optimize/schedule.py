@@ -72,6 +72,14 @@ class DaySchedule:
     battery_start_kwh: float = 0.0
     ev_start_kwh: float = 0.0
     notes: list[str] = field(default_factory=list)
-    # "baseline" or the mode that produced it; the checker needs it to know the cycle profiles
-    # (centralized moves mean-power blocks, the others the real phases).
+    # "baseline" or the mode that produced it (the checker reads the allowed start windows).
     mode: str = ""
+    # The model's own flows where the model simplifies the physics (centralized: flat blocks);
+    # None for rule-based schedules, whose table is all there is. `table` is always the physical
+    # schedule (what the house pays).
+    model_table: pd.DataFrame | None = None
+
+    @property
+    def model_cost_eur(self) -> float | None:
+        """Cost of the model's own flows (None for rule-based schedules)."""
+        return None if self.model_table is None else float(self.model_table[COST].sum())

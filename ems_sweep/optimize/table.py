@@ -8,20 +8,7 @@ from omegaconf import DictConfig
 
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import cycle_profile, devices
 from ems_sweep.optimize.ev import plugged_mask
-
-
-def appliance_loads(
-    day: DayData, cfg: DictConfig, placements: list[S.CyclePlacement], mode: str
-) -> dict[str, np.ndarray]:
-    """kWh per step per device from where each cycle runs (profile as `mode` moves it)."""
-    loads = {dev: np.zeros(day.n_steps) for dev in devices(day, cfg)}
-    by_id = {c.cycle_id: c for c in day.cycles}
-    for p in placements:
-        prof = cycle_profile(by_id[p.cycle_id], mode)
-        loads[p.device][p.start_step : p.start_step + len(prof)] += prof
-    return loads
 
 
 def _clean(a: np.ndarray) -> np.ndarray:

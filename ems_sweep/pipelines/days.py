@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from ems_sweep.config import EndStorage
+from ems_sweep.config import EndStorage, Mode
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.optimize import schedule as S
+from ems_sweep.optimize.cycles import mode_name
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.state import PeriodEnd, StorageState, end_state, stored_kwh
 from ems_sweep.pipelines import kpis
@@ -133,16 +134,25 @@ def period_end_rule(cfg: DictConfig, baseline_end: StorageState) -> PeriodEnd:
 
 
 def end_storage_figures(
-    cfg: DictConfig, optimized_end: StorageState, baseline_end: StorageState
+    cfg: DictConfig,
+    optimized_end: StorageState,
+    baseline_end: StorageState,
+    shortfall_price: float | None = None,
 ) -> dict[str, float]:
     """Stored energy the optimized schedule leaves beyond the baseline's, and its value (EUR).
 
     no_less values it at 0 (the rule forbids less; more is not credited), value at the price.
+    A rule-based mode (decentralized) plans nothing, so no_less cannot bind it: a shortfall is
+    then charged at `shortfall_price` (the period's mean import price: what refilling costs).
     """
     diff = stored_kwh(optimized_end) - stored_kwh(baseline_end)
     p = cfg.pipeline
-    value_mode = EndStorage(p.end_storage) == EndStorage.value
-    price = float(p.end_storage_price_eur_per_kwh) if value_mode else 0.0
+    if EndStorage(p.end_storage) == EndStorage.value:
+        price = float(p.end_storage_price_eur_per_kwh)
+    elif shortfall_price is not None and diff < 0:
+        price = float(shortfall_price)
+    else:
+        price = 0.0
     return {"end_storage_diff_kwh": diff, "end_storage_value_eur": price * diff}
 
 
@@ -218,9 +228,13 @@ def run_days(
     if warm_note:
         runs[0].notes.append(warm_note)
     last = runs[-1]
-    figures = end_storage_figures(cfg, opt_state, base_end)
+    rule_mode = mode_name(cfg) == Mode.decentralized.value
+    mean_import_price = float(np.mean([b.table[S.IMPORT_PRICE].mean() for b in baselines.values()]))
+    figures = end_storage_figures(
+        cfg, opt_state, base_end, mean_import_price if rule_mode else None
+    )
     last.row.update(figures)
-    if period_end.minimum is not None and last.status == OK:
+    if period_end.minimum is not None and last.status == OK and not rule_mode:
         broken = checker_period_end(opt_state, base_end, last.date)
         if broken:
             last.violations += broken
@@ -242,6 +256,12 @@ def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:
             f"{diff:+.2f} kWh against the baseline's, valued at "
             f"{p.end_storage_price_eur_per_kwh:g} EUR/kWh = {value:+.2f} EUR, included in the "
             "period's savings (savings_eur = savings_eur_operational + end_storage_value_eur)."
+        )
+    if value < 0:  # a rule-based mode, which no_less cannot bind
+        return (
+            f"End of period (end_storage=no_less, rule-based mode): the storage ends "
+            f"{diff:+.2f} kWh against the baseline's; the shortfall is charged at the period's "
+            f"mean import price = {value:+.2f} EUR, included in the period's savings."
         )
     return (
         f"End of period (end_storage=no_less): the optimized battery and EV may not end "

@@ -23,6 +23,7 @@ MAIN_FIGURES = [
     ("savings_pct_of_consumption_cost", "savings / consumption valued at import price", "%"),
     ("baseline_cost", "baseline cost", "EUR"),
     ("total_cost", "optimized cost", "EUR"),
+    ("model_cost", "optimized cost as the model planned it (centralized: flat blocks)", "EUR"),
     ("cost_per_kwh", "optimized cost per kWh consumed", "EUR/kWh"),
     ("total_consumption_kwh", "consumption", "kWh"),
     ("battery_cycles", "battery equivalent full cycles", ""),
@@ -83,6 +84,11 @@ def write_report(
     job_dir = Path(job_dir)
     hw = [f"battery {cfg.battery.capacity_kwh:g} kWh" if cfg.battery.enabled else "no battery"]
     hw.append(f"EV {cfg.ev.capacity_kwh:g} kWh" if cfg.ev.enabled else "no EV")
+    shift = f"up to {cfg.mode.max_delay_hours:g} h " + (
+        "earlier or later than observed (mode.allow_advance=true: assumes the user plans ahead)"
+        if cfg.mode.allow_advance
+        else "later than observed, never earlier (mode.allow_advance=false)"
+    )
     lines = [
         f"# {cfg.pipeline.name.value.capitalize()} job: {cfg.building.name}, {cfg.mode.name.value}",
         "",
@@ -90,6 +96,8 @@ def write_report(
         "",
         f"{cfg.n_days} day(s) from {cfg.start_date} at {cfg.resolution_min} min, "
         f"{', '.join(hw)}, tariff {cfg.tariff.kind.value}, solver {cfg.solver.name.value}. "
+        f"Appliance cycles may start {shift}. Costs are those of the physical schedule (real "
+        "cycle profiles at their starts). "
         "Savings are against the baseline (what happened) of the same days; the savings % of the "
         "period is the sum of savings over the magnitude of the summed baseline costs. With PV "
         "that net cost can be near zero or negative: a % is given only where it is at least 25% of "

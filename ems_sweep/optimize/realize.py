@@ -1,0 +1,40 @@
+"""The physical schedule of a model solution: what the house really draws and pays.
+
+A model may simplify an appliance (`centralized` moves each cycle as a flat mean-power block);
+the machine still runs its own programme. The physical schedule keeps every decision of the
+model (cycle starts, battery and EV setpoints, planned PV curtailment) and puts the real cycle
+profiles at the chosen starts; the grid absorbs the difference, so the energy balance holds:
+
+    residual = model import - model export + (real appliance load - modelled appliance load)
+    import = max(residual, 0), export = max(-residual, 0)
+
+and PV is curtailed further only where the export would exceed the connection's limit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def realized_exchange(
+    import_kwh: np.ndarray,
+    export_kwh: np.ndarray,
+    curtailed_kwh: np.ndarray,
+    pv_kwh: np.ndarray,
+    modelled_load_kwh: np.ndarray,
+    real_load_kwh: np.ndarray,
+    export_limit_kwh: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(import, export, curtailed) per step once the real appliance load replaces the model's."""
+    residual = (
+        np.asarray(import_kwh, dtype=float)
+        - np.asarray(export_kwh, dtype=float)
+        + np.asarray(real_load_kwh, dtype=float)
+        - np.asarray(modelled_load_kwh, dtype=float)
+    )
+    imp = np.maximum(residual, 0.0)
+    surplus = np.maximum(-residual, 0.0)
+    curt = np.asarray(curtailed_kwh, dtype=float)
+    over = np.maximum(surplus - export_limit_kwh, 0.0)
+    extra = np.minimum(over, np.maximum(np.asarray(pv_kwh, dtype=float) - curt, 0.0))
+    return imp, surplus - extra, curt + extra
