@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pulp
+from omegaconf import DictConfig
 
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize.cycles import (
+    StartRule,
     allowed_starts,
     cycle_profile,
     devices,
@@ -40,19 +42,17 @@ class ApplianceParams:
     """What the appliance part of the model reads from the config, read once."""
 
     mode: str  # decides the profile the model moves (cycles.cycle_profile)
-    max_delay_hours: float
-    allow_advance: bool
+    start_rule: StartRule  # mode.max_delay_hours, mode.allow_advance
     forbidden: dict[str, set[int]]  # device -> hours a start is not allowed (learned, restrict)
     penalties: dict[str, np.ndarray]  # device -> EUR per start hour (learned, penalize)
 
     @classmethod
     def from_config(
-        cls, cfg, mode: str, preferences: dict[str, np.ndarray] | None = None
+        cls, cfg: DictConfig, mode: str, preferences: dict[str, np.ndarray] | None = None
     ) -> ApplianceParams:
         return cls(
             mode=mode,
-            max_delay_hours=float(cfg.mode.max_delay_hours),
-            allow_advance=bool(cfg.mode.allow_advance),
+            start_rule=StartRule.from_config(cfg),
             forbidden=forbidden_start_hours(preferences, cfg),
             penalties=start_penalties(preferences, cfg),
         )
@@ -79,7 +79,7 @@ def _add(prob: pulp.LpProblem, name: str, terms: Terms, sense: int, rhs: float) 
 
 
 def add_start_variables(
-    prob: pulp.LpProblem, day: DayData, cfg, params: ApplianceParams
+    prob: pulp.LpProblem, day: DayData, params: ApplianceParams
 ) -> ApplianceVars:
     """One binary x[c, s] per allowed start; load and penalty terms that follow from them."""
     av = ApplianceVars(load=[[] for _ in range(day.n_steps)])
@@ -87,7 +87,7 @@ def add_start_variables(
     for ci, c in enumerate(day.cycles):
         prof = cycle_profile(c, params.mode)
         xs = []
-        for s in allowed_starts(c, day, cfg, params.forbidden):
+        for s in allowed_starts(c, day, params.start_rule, params.forbidden):
             x = prob.add_variable(f"x{ci}_{s}", 0, 1, cat=pulp.LpBinary)
             xs.append((s, x))
             for k, kwh in enumerate(prof):
@@ -129,11 +129,9 @@ def add_device_one_programme(prob: pulp.LpProblem, day: DayData, av: ApplianceVa
                 _add(prob, name, terms, pulp.LpConstraintLE, 1.0)
 
 
-def add_appliances(
-    prob: pulp.LpProblem, day: DayData, cfg, params: ApplianceParams
-) -> ApplianceVars:
+def add_appliances(prob: pulp.LpProblem, day: DayData, params: ApplianceParams) -> ApplianceVars:
     """The appliance part of the model: variables and both constraint families."""
-    av = add_start_variables(prob, day, cfg, params)
+    av = add_start_variables(prob, day, params)
     add_cycle_once(prob, day, av)
     add_device_one_programme(prob, day, av)
     return av
@@ -150,7 +148,7 @@ def placements(av: ApplianceVars, day: DayData) -> list[CyclePlacement]:
 
 
 def appliance_loads(
-    day: DayData, cfg, placements: list[CyclePlacement], mode: str = ""
+    day: DayData, cfg: DictConfig, placements: list[CyclePlacement], mode: str = ""
 ) -> dict[str, np.ndarray]:
     """Table columns: kWh per step per device from where each cycle runs.
 

@@ -115,7 +115,7 @@ def build_model(
         ev_ch, ev_dis, ev_e = zeros, zeros, zeros
 
     appliances = appl.add_appliances(
-        prob, day, cfg, appl.ApplianceParams.from_config(cfg, mode, preferences)
+        prob, day, appl.ApplianceParams.from_config(cfg, mode, preferences)
     )
     obj: list[tuple[pulp.LpVariable, float]] = list(appliances.objective)
     n_bin = appliances.n_binaries
