@@ -11,7 +11,9 @@ appliance load at step t is
 and enters the energy balance of milp.build_model. Constraint families (each its own function):
     cycle_once_<cycle>:             sum_s x[c, s] = 1
     device_one_programme_<dev>_<t>: sum_{c of dev} sum_{s <= t < s + len(c)} x[c, s] <= 1
-Objective terms: learned start penalties (pipeline B, `penalize` mode), none otherwise.
+Objective terms: learned start penalties (pipeline B, `penalize` mode), and SHIFT_EPS EUR per
+hour a cycle moves from its observed start, so that a cycle moves only where that pays (with a
+battery and PV many starts cost the same; without the tie-breaker the solver picks any of them).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ems_sweep.optimize.cycles import (
 from ems_sweep.optimize.schedule import CyclePlacement
 
 Terms = list[tuple[pulp.LpVariable, float]]
+SHIFT_EPS = 1e-6  # EUR per hour of shift: a tie-breaker, below every reported cent
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ def add_start_variables(
             xs.append((s, x))
             for k, kwh in enumerate(prof):
                 av.load[s + k].append((x, float(kwh)))
+            cost = SHIFT_EPS * abs(s - c.observed_start_step) * day.dt_h
             if c.device in params.penalties:
-                av.objective.append((x, float(params.penalties[c.device][hours[s]])))
+                cost += float(params.penalties[c.device][hours[s]])
+            if cost:
+                av.objective.append((x, cost))
         av.n_binaries += len(xs)
         av.starts[c.cycle_id] = xs
     return av
