@@ -23,6 +23,6 @@ def test_grid_absorbs_the_difference_and_curtails_only_beyond_the_export_limit()
     i, e, c = realized_exchange(imp, exp, curt, pv, block, real, export_limit_kwh=0.5)
     np.testing.assert_allclose(e, [0.0, 0.5, 0.5], atol=1e-9)
     np.testing.assert_allclose(c, [0.0, 0.2 + 0.4667 - 0.5, 0.3 + 0.8667 - 0.5], atol=1e-4)
-    balance_model = imp - exp + curt - block
-    balance_real = i - e + c - real
+    balance_model = imp - exp - curt - block  # = -pv + other flows, unchanged
+    balance_real = i - e - c - real
     np.testing.assert_allclose(balance_model, balance_real, atol=1e-9)
