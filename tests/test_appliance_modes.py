@@ -124,3 +124,25 @@ def test_learning_pipeline_places_no_overlapping_cycles(tmp_path: Path):
     stop = opt["start"] + pd.to_timedelta([steps[i] * data.dt_h for i in opt["cycle_id"]], "h")
     for _, dev in opt.assign(stop=stop).sort_values("start").groupby("device"):
         assert (dev["stop"].to_numpy()[:-1] <= dev["start"].to_numpy()[1:]).all()
+
+
+@pytest.mark.parametrize("advance", [False, True])
+def test_report_and_summary_name_the_start_rule_and_the_model_cost(tmp_path: Path, advance: bool):
+    from ems_sweep.pipelines.comparison import run_comparison
+
+    cfg = compose_cfg(
+        [
+            "building=res5",
+            "n_days=2",
+            f"mode.allow_advance={str(advance).lower()}",
+            "pipeline.plots=false",
+        ]
+    )
+    result = run_comparison(cfg, tmp_path)
+    assert result.status == "ok", result.error
+    report = (tmp_path / "report.md").read_text()
+    assert f"mode.allow_advance={str(advance).lower()}" in report
+    daily = pd.read_csv(tmp_path / "daily.csv")
+    summary = result.metrics  # what summary.json and MLflow get
+    assert summary["model_cost"] == pytest.approx(daily["optimized_model_cost_eur"].sum())
+    assert summary["total_cost"] == pytest.approx(daily["optimized_cost_eur"].sum())

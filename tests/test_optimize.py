@@ -425,3 +425,32 @@ def test_time_limit_without_a_schedule_is_a_clear_error():
     # HiGHS stops before any incumbent: PuLP's status alone would not say so; sol_status does
     with pytest.raises(SolverFailedError, match=r"returned NotSolved.*time_limit_s=1e-09"):
         optimize_day(day, cfg, initial_state(cfg))
+
+
+@pytest.mark.parametrize("mode", ["centralized", "centralized_phases", "decentralized"])
+def test_one_machine_runs_one_programme_at_a_time(mode):
+    """Both dishwasher loads want the cheap 14:00-17:00 slot; only one can have it."""
+    prices = [0.30] * 24
+    prices[14] = prices[15] = prices[16] = 0.05
+    day = make_day(prices, cycles=[dishwasher(10), dishwasher(13)])
+    cfg = make_cfg(**{"mode.name": mode})
+    opt = optimize_day(day, cfg, initial_state(cfg))
+    first, second = sorted(p.start_step for p in opt.placements)
+    assert second >= first + 3  # 3-step programmes, no overlap
+    if mode != "decentralized":  # the joint model gives the slot to one of them
+        assert 14 in (first, second)
+    assert check_schedule(opt, day, cfg) == []
+
+
+def test_appliance_constraints_are_named_per_cycle_and_device_step():
+    from ems_sweep.optimize import milp
+    from ems_sweep.optimize.tariffs import tariff_prices as prices_of
+
+    day = make_day([0.3] * 24, cycles=[dishwasher(10), dishwasher(13)])
+    cfg = make_cfg()
+    model = milp.build_model(day, cfg, initial_state(cfg), "centralized", prices_of(day, cfg))
+    names = {c.name for c in model.prob.constraints() if c.name}
+    assert {"cycle_once_dishwasher_10", "cycle_once_dishwasher_13"} <= names
+    # the two windows (10..16 and 13..19, 3 steps each) can share steps 13..18 only
+    shared = {n for n in names if n.startswith("device_one_programme_dishwasher_")}
+    assert shared == {f"device_one_programme_dishwasher_{t}" for t in range(13, 19)}

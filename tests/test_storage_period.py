@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from ems_sweep.config import ConfigError, register_configs, validate
 from ems_sweep.data.horizon import horizon_day
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import start_window
+from ems_sweep.optimize.cycles import StartRule, start_window
 from ems_sweep.pipelines.days import horizon_dates
 
 BUILDINGS = {"cossmic_res1": "DE_KN_residential1", "cossmic_res4": "DE_KN_residential4"}
@@ -199,7 +199,7 @@ def test_horizon_joins_days_and_keeps_each_cycle_in_its_day(cossmic_dir):
     assert len(set(h.ev_trips)) == len(h.ev_trips)  # a trip over midnight counted once
     for c in h.cycles:
         lo, end = h.day_span(c.observed_start_step)
-        window = start_window(c, h, 6.0)
+        window = start_window(c, h, StartRule(6.0, allow_advance=True))
         assert window.start >= lo and window.stop - 1 + len(c.profile_kwh) <= end
 
 

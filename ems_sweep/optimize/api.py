@@ -13,11 +13,10 @@ from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import milp
 from ems_sweep.optimize.baseline import decentralized_day
 from ems_sweep.optimize.cycles import fast_cfg, mode_name
-from ems_sweep.optimize.realize import realized_exchange
+from ems_sweep.optimize.realize import physical_table
 from ems_sweep.optimize.schedule import DaySchedule, SolverStats
 from ems_sweep.optimize.solver import solve
 from ems_sweep.optimize.state import PeriodEnd, StorageState
-from ems_sweep.optimize.table import build_table
 from ems_sweep.optimize.tariffs import tariff_prices
 
 MODES = tuple(m.value for m in Mode)
@@ -103,26 +102,16 @@ def optimize_day(
             f"after {outcome.solve_s:.1f} s (time_limit_s={cfg.solver.time_limit_s})"
         )
     placements = appl.placements(model.appliances, day)
-    battery = (milp.values(model.b_ch), milp.values(model.b_dis), milp.values(model.b_e))
-    ev = (milp.values(model.ev_ch), milp.values(model.ev_dis), milp.values(model.ev_e))
-    planned = appl.appliance_loads(day, cfg, placements, mode)
-    planned_flows = (milp.values(model.imp), milp.values(model.exp), milp.values(model.curt))
-    model_table = build_table(
-        day, cfg, prices=prices, loads=planned, import_kwh=planned_flows[0],
-        export_kwh=planned_flows[1], pv_curtailed_kwh=planned_flows[2], battery=battery, ev=ev,
-    )  # fmt: skip
-    physical = appl.appliance_loads(day, cfg, placements)
-    imp, exp, curt = realized_exchange(
-        *planned_flows,
-        day.pv_kwh,
-        sum(planned.values(), np.zeros(day.n_steps)),
-        sum(physical.values(), np.zeros(day.n_steps)),
-        float(cfg.building.grid_export_limit_kw) * day.dt_h,
+    table, model_table = physical_table(
+        day,
+        cfg,
+        prices,
+        placements,
+        mode,
+        grid=(milp.values(model.imp), milp.values(model.exp), milp.values(model.curt)),
+        battery=(milp.values(model.b_ch), milp.values(model.b_dis), milp.values(model.b_e)),
+        ev=(milp.values(model.ev_ch), milp.values(model.ev_dis), milp.values(model.ev_e)),
     )
-    table = build_table(
-        day, cfg, prices=prices, loads=physical, import_kwh=imp, export_kwh=exp,
-        pv_curtailed_kwh=curt, battery=battery, ev=ev,
-    )  # fmt: skip
     notes = [] if outcome.status == "Optimal" else ["time limit hit: best schedule found so far"]
     return DaySchedule(
         table=table,

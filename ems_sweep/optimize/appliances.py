@@ -11,7 +11,9 @@ appliance load at step t is
 and enters the energy balance of milp.build_model. Constraint families (each its own function):
     cycle_once_<cycle>:             sum_s x[c, s] = 1
     device_one_programme_<dev>_<t>: sum_{c of dev} sum_{s <= t < s + len(c)} x[c, s] <= 1
-Objective terms: learned start penalties (pipeline B, `penalize` mode), none otherwise.
+Objective terms: learned start penalties (pipeline B, `penalize` mode), and SHIFT_EPS EUR per
+hour a cycle moves from its observed start, so that a cycle moves only where that pays (with a
+battery and PV many starts cost the same; without the tie-breaker the solver picks any of them).
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pulp
+from omegaconf import DictConfig
 
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize.cycles import (
+    StartRule,
     allowed_starts,
     cycle_profile,
     devices,
@@ -33,6 +37,7 @@ from ems_sweep.optimize.cycles import (
 from ems_sweep.optimize.schedule import CyclePlacement
 
 Terms = list[tuple[pulp.LpVariable, float]]
+SHIFT_EPS = 1e-6  # EUR per hour of shift: a tie-breaker, below every reported cent
 
 
 @dataclass(frozen=True)
@@ -40,19 +45,17 @@ class ApplianceParams:
     """What the appliance part of the model reads from the config, read once."""
 
     mode: str  # decides the profile the model moves (cycles.cycle_profile)
-    max_delay_hours: float
-    allow_advance: bool
+    start_rule: StartRule  # mode.max_delay_hours, mode.allow_advance
     forbidden: dict[str, set[int]]  # device -> hours a start is not allowed (learned, restrict)
     penalties: dict[str, np.ndarray]  # device -> EUR per start hour (learned, penalize)
 
     @classmethod
     def from_config(
-        cls, cfg, mode: str, preferences: dict[str, np.ndarray] | None = None
+        cls, cfg: DictConfig, mode: str, preferences: dict[str, np.ndarray] | None = None
     ) -> ApplianceParams:
         return cls(
             mode=mode,
-            max_delay_hours=float(cfg.mode.max_delay_hours),
-            allow_advance=bool(cfg.mode.allow_advance),
+            start_rule=StartRule.from_config(cfg),
             forbidden=forbidden_start_hours(preferences, cfg),
             penalties=start_penalties(preferences, cfg),
         )
@@ -79,7 +82,7 @@ def _add(prob: pulp.LpProblem, name: str, terms: Terms, sense: int, rhs: float) 
 
 
 def add_start_variables(
-    prob: pulp.LpProblem, day: DayData, cfg, params: ApplianceParams
+    prob: pulp.LpProblem, day: DayData, params: ApplianceParams
 ) -> ApplianceVars:
     """One binary x[c, s] per allowed start; load and penalty terms that follow from them."""
     av = ApplianceVars(load=[[] for _ in range(day.n_steps)])
@@ -87,13 +90,16 @@ def add_start_variables(
     for ci, c in enumerate(day.cycles):
         prof = cycle_profile(c, params.mode)
         xs = []
-        for s in allowed_starts(c, day, cfg, params.forbidden):
+        for s in allowed_starts(c, day, params.start_rule, params.forbidden):
             x = prob.add_variable(f"x{ci}_{s}", 0, 1, cat=pulp.LpBinary)
             xs.append((s, x))
             for k, kwh in enumerate(prof):
                 av.load[s + k].append((x, float(kwh)))
+            cost = SHIFT_EPS * abs(s - c.observed_start_step) * day.dt_h
             if c.device in params.penalties:
-                av.objective.append((x, float(params.penalties[c.device][hours[s]])))
+                cost += float(params.penalties[c.device][hours[s]])
+            if cost:
+                av.objective.append((x, cost))
         av.n_binaries += len(xs)
         av.starts[c.cycle_id] = xs
     return av
@@ -129,11 +135,9 @@ def add_device_one_programme(prob: pulp.LpProblem, day: DayData, av: ApplianceVa
                 _add(prob, name, terms, pulp.LpConstraintLE, 1.0)
 
 
-def add_appliances(
-    prob: pulp.LpProblem, day: DayData, cfg, params: ApplianceParams
-) -> ApplianceVars:
+def add_appliances(prob: pulp.LpProblem, day: DayData, params: ApplianceParams) -> ApplianceVars:
     """The appliance part of the model: variables and both constraint families."""
-    av = add_start_variables(prob, day, cfg, params)
+    av = add_start_variables(prob, day, params)
     add_cycle_once(prob, day, av)
     add_device_one_programme(prob, day, av)
     return av
@@ -150,7 +154,7 @@ def placements(av: ApplianceVars, day: DayData) -> list[CyclePlacement]:
 
 
 def appliance_loads(
-    day: DayData, cfg, placements: list[CyclePlacement], mode: str = ""
+    day: DayData, cfg: DictConfig, placements: list[CyclePlacement], mode: str = ""
 ) -> dict[str, np.ndarray]:
     """Table columns: kWh per step per device from where each cycle runs.
 

@@ -19,6 +19,7 @@ from ems_sweep.optimize.appliances import appliance_loads
 from ems_sweep.optimize.battery import self_consumption
 from ems_sweep.optimize.cycles import (
     BASELINE,
+    StartRule,
     allowed_starts,
     fast_cfg,
     forbidden_start_hours,
@@ -105,6 +106,7 @@ def decentralized_day(
     forbidden = forbidden_start_hours(preferences, cfg)
     penalties = start_penalties(preferences, cfg)
     hours = np.asarray(day.index.hour)
+    rule = StartRule.from_config(cfg)
     ordered = sorted(day.cycles, key=lambda c: (c.observed_start_step, c.cycle_id))
     busy = {c.device: np.zeros(day.n_steps, dtype=int) for c in ordered}
     for c in ordered:  # the observed runs, released as each cycle is placed
@@ -114,7 +116,7 @@ def decentralized_day(
         occupied = busy[c.device]
         occupied[_steps(c, c.observed_start_step)] -= 1
         starts = np.array(
-            [s for s in allowed_starts(c, day, cfg, forbidden) if not occupied[_steps(c, s)].any()]
+            [s for s in allowed_starts(c, day, rule, forbidden) if not occupied[_steps(c, s)].any()]
         )
         if not len(starts):
             raise ValueError(

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import BASELINE, devices, fast_cfg, start_window
+from ems_sweep.optimize.cycles import BASELINE, StartRule, devices, fast_cfg, start_window
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.tariffs import tariff_prices
 
@@ -269,6 +269,7 @@ def _check_cycles(
     seen: dict[str, int] = {}
     expected = {d: np.zeros(n) for d in devs}
     mode = schedule.mode or BASELINE
+    rule = StartRule.from_config(cfg)
     hours = day.index.hour
     for p in schedule.placements:
         cycle = by_id.get(p.cycle_id)
@@ -279,7 +280,7 @@ def _check_cycles(
         window = (
             range(cycle.observed_start_step, cycle.observed_start_step + 1)
             if mode == BASELINE
-            else start_window(cycle, day, cfg.mode.max_delay_hours, cfg.mode.allow_advance)
+            else start_window(cycle, day, rule)
         )
         if p.start_step not in window:
             c.one(

@@ -10,6 +10,7 @@ start (what the user actually did is always allowed; it also keeps every day fea
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import numpy as np
@@ -59,24 +60,31 @@ def cycle_profile(cycle: DayCycle, mode: str) -> np.ndarray:
     return profile
 
 
-def start_window(
-    cycle: DayCycle, day: DayData, max_delay_hours: float, allow_advance: bool = False
-) -> range:
+@dataclass(frozen=True)
+class StartRule:
+    """How far a mode may move a cycle's start (mode.max_delay_hours, mode.allow_advance)."""
+
+    max_delay_hours: float
+    allow_advance: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig | SimpleNamespace) -> StartRule:
+        return cls(float(cfg.mode.max_delay_hours), bool(cfg.mode.allow_advance))
+
+
+def start_window(cycle: DayCycle, day: DayData, rule: StartRule) -> range:
     """Starts from the observed one to max_delay_hours later, the whole cycle inside its day
     (its own local day also inside a multi-day horizon).
 
     A programme cannot run before the user started it (the machine was not loaded yet); with
     allow_advance it may also start up to max_delay_hours earlier.
     """
-    shift = int(math.floor(max_delay_hours / day.dt_h + 1e-9))
-    first, end = day.day_span(cycle.observed_start_step)
+    shift = int(math.floor(rule.max_delay_hours / day.dt_h + 1e-9))
+    obs = cycle.observed_start_step
+    first, end = day.day_span(obs)
     last = end - len(cycle.profile_kwh)
-    lo = (
-        max(first, cycle.observed_start_step - shift)
-        if allow_advance
-        else cycle.observed_start_step
-    )
-    hi = min(last, cycle.observed_start_step + shift)
+    lo = max(first, obs - shift) if rule.allow_advance else obs
+    hi = min(last, obs + shift)
     return range(lo, hi + 1)
 
 
@@ -124,14 +132,14 @@ def start_penalties(
 
 
 def allowed_starts(
-    cycle: DayCycle, day: DayData, cfg: DictConfig, forbidden: dict[str, set[int]]
+    cycle: DayCycle, day: DayData, rule: StartRule, forbidden: dict[str, set[int]]
 ) -> list[int]:
     """The start steps a mode may choose for `cycle` (always including the observed start)."""
     banned = forbidden.get(cycle.device, set())
     hours = day.index.hour
     starts = [
         s
-        for s in start_window(cycle, day, cfg.mode.max_delay_hours, cfg.mode.allow_advance)
+        for s in start_window(cycle, day, rule)
         if s == cycle.observed_start_step or hours[s] not in banned
     ]
     if cycle.observed_start_step not in starts:  # window empty only if the data is inconsistent

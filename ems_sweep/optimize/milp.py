@@ -106,7 +106,7 @@ def build_model(
     ev = evm.ev_variables(prob, day, cfg)
 
     appliances = appl.add_appliances(
-        prob, day, cfg, appl.ApplianceParams.from_config(cfg, mode, preferences)
+        prob, day, appl.ApplianceParams.from_config(cfg, mode, preferences)
     )
     obj: list[tuple[pulp.LpVariable, float]] = list(appliances.objective)
 

@@ -14,6 +14,15 @@ and PV is curtailed further only where the export would exceed the connection's 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from ems_sweep.data.model import DayData
+from ems_sweep.optimize.appliances import appliance_loads
+from ems_sweep.optimize.schedule import CyclePlacement
+from ems_sweep.optimize.table import build_table
+
+Flows = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def realized_exchange(
@@ -38,3 +47,39 @@ def realized_exchange(
     over = np.maximum(surplus - export_limit_kwh, 0.0)
     extra = np.minimum(over, np.maximum(np.asarray(pv_kwh, dtype=float) - curt, 0.0))
     return imp, surplus - extra, curt + extra
+
+
+def physical_table(
+    day: DayData,
+    cfg: DictConfig,
+    prices: tuple[np.ndarray, np.ndarray],
+    placements: list[CyclePlacement],
+    mode: str,
+    *,
+    grid: Flows,
+    battery: Flows,
+    ev: Flows,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The physical schedule's table and the table of the model's own flows.
+
+    grid = the model's (import, export, curtailed); battery and EV = (charge, discharge,
+    energy) as planned, kept as they are.
+    """
+    planned = appliance_loads(day, cfg, placements, mode)
+    model_table = build_table(
+        day, cfg, prices=prices, loads=planned, import_kwh=grid[0], export_kwh=grid[1],
+        pv_curtailed_kwh=grid[2], battery=battery, ev=ev,
+    )  # fmt: skip
+    real = appliance_loads(day, cfg, placements)
+    imp, exp, curt = realized_exchange(
+        *grid,
+        day.pv_kwh,
+        sum(planned.values(), np.zeros(day.n_steps)),
+        sum(real.values(), np.zeros(day.n_steps)),
+        float(cfg.building.grid_export_limit_kw) * day.dt_h,
+    )
+    table = build_table(
+        day, cfg, prices=prices, loads=real, import_kwh=imp, export_kwh=exp,
+        pv_curtailed_kwh=curt, battery=battery, ev=ev,
+    )  # fmt: skip
+    return table, model_table

@@ -118,8 +118,10 @@ def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | N
     return row
 
 
-# Solver figures are reported once (solver_status, build_s, ...), not per schedule.
+# Solver figures are reported once (solver_status, build_s, ...), not per schedule; so is the
+# model's own cost (the baseline has no model).
 _SOLVER_KEYS = {
+    "model_cost_eur",
     "solver_optimal",
     "solver_objective",
     "solver_mip_gap",

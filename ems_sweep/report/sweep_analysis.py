@@ -22,6 +22,7 @@ UNITS = {
     "avg_savings_pct": "%",
     "savings_eur": "EUR",
     "total_cost": "EUR",
+    "model_cost": "EUR",
     "baseline_cost": "EUR",
     "cost_per_kwh": "EUR/kWh",
     "optimization_time_seconds": "s",
