@@ -158,7 +158,22 @@ def test_centralized_never_costs_more_than_the_baseline_over_the_period(
 def test_centralized_never_costs_more_over_21_june_days(june_res4):
     _, result, daily, _ = june_res4
     assert result.metrics["savings_eur"] >= -1e-6
-    assert result.metrics["end_storage_value_eur"] == 0.0
+    assert result.metrics["end_storage_value_eur"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_decentralized_storage_left_missing_at_the_end_is_bought_back(cossmic_dir, tmp_path):
+    cfg = cossmic_cfg(
+        cossmic_dir, "cossmic_res1", "start_date=2016-06-01", "n_days=7", "mode=decentralized"
+    )
+    result, daily, _ = run_job(cfg, tmp_path)
+    assert result.status == "ok", result.error
+    m = result.metrics
+    assert m["end_storage_value_eur"] <= 0.0  # never a gain under no_less
+    if daily["end_storage_diff_kwh"].iloc[-1] < -1e-4:
+        assert m["end_storage_value_eur"] < 0
+    assert m["savings_eur"] == pytest.approx(
+        m["savings_eur_operational"] + m["end_storage_value_eur"]
+    )
 
 
 def test_end_storage_value_is_its_own_figure_in_the_savings(cossmic_dir, tmp_path):

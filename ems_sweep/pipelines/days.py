@@ -7,8 +7,10 @@ period's end and at a skipped day) and only today is committed. When a day's opt
 the next optimized day starts from the baseline's end state: what the house would have done
 that day without the EMS. At the end of the period the storage difference is either forbidden
 (end_storage=no_less: the last horizons end with at least the baseline's final battery and
-EV energy, each) or valued at end_storage_price_eur_per_kwh (end_storage=value); the last day's row
-holds end_storage_diff_kwh and end_storage_value_eur, which the period's savings include.
+EV energy, each; the decentralized mode plans nothing, so what it leaves missing is bought back at
+the last day's mean import price) or valued at end_storage_price_eur_per_kwh
+(end_storage=value); the last day's row holds end_storage_diff_kwh and end_storage_value_eur,
+which the period's savings include.
 """
 
 from __future__ import annotations
@@ -133,17 +135,28 @@ def period_end_rule(cfg: DictConfig, baseline_end: StorageState) -> PeriodEnd:
 
 
 def end_storage_figures(
-    cfg: DictConfig, optimized_end: StorageState, baseline_end: StorageState
+    cfg: DictConfig,
+    optimized_end: StorageState,
+    baseline_end: StorageState,
+    buyback_eur_per_kwh: float,
 ) -> dict[str, float]:
     """Stored energy the optimized schedule leaves beyond the baseline's, and its value (EUR).
 
-    no_less values it at 0 (the rule forbids less; more is not credited), value at the price.
+    value: the difference at end_storage_price_eur_per_kwh. no_less: more is not credited (0);
+    less, which only a rule-based mode (decentralized, which plans nothing) can leave, is
+    charged at `buyback_eur_per_kwh` (the last day's mean import price), so it is never a gain.
     """
     diff = stored_kwh(optimized_end) - stored_kwh(baseline_end)
     p = cfg.pipeline
-    value_mode = EndStorage(p.end_storage) == EndStorage.value
-    price = float(p.end_storage_price_eur_per_kwh) if value_mode else 0.0
-    return {"end_storage_diff_kwh": diff, "end_storage_value_eur": price * diff}
+    if EndStorage(p.end_storage) == EndStorage.value:
+        value = float(p.end_storage_price_eur_per_kwh) * diff
+    else:
+        short = sum(
+            max(0.0, getattr(baseline_end, k) - getattr(optimized_end, k) - 1e-5)
+            for k in ("battery_kwh", "ev_kwh")
+        )
+        value = -buyback_eur_per_kwh * short
+    return {"end_storage_diff_kwh": diff, "end_storage_value_eur": value}
 
 
 def run_days(
@@ -218,9 +231,11 @@ def run_days(
     if warm_note:
         runs[0].notes.append(warm_note)
     last = runs[-1]
-    figures = end_storage_figures(cfg, opt_state, base_end)
+    buyback = float(last.baseline.table[S.IMPORT_PRICE].mean())
+    figures = end_storage_figures(cfg, opt_state, base_end, buyback)
     last.row.update(figures)
-    if period_end.minimum is not None and last.status == OK:
+    planned = last.optimized is not None and last.optimized.mode != "decentralized"
+    if period_end.minimum is not None and last.status == OK and planned:
         broken = checker_period_end(opt_state, base_end, last.date)
         if broken:
             last.violations += broken
@@ -245,5 +260,7 @@ def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:
         )
     return (
         f"End of period (end_storage=no_less): the optimized battery and EV may not end "
-        f"below the baseline's; together they end {diff:+.2f} kWh against it, credited at 0 EUR."
+        f"below the baseline's; together they end {diff:+.2f} kWh against it (more is credited "
+        f"at 0 EUR; less, possible only in the rule-based decentralized mode, is bought back at "
+        f"the last day's mean import price: {value:+.2f} EUR in the savings)."
     )
