@@ -134,6 +134,9 @@ def period_end_rule(cfg: DictConfig, baseline_end: StorageState) -> PeriodEnd:
     return PeriodEnd(minimum=baseline_end)
 
 
+STORES = ("battery_kwh", "ev_kwh")  # the StorageState fields the end-of-period rule compares
+
+
 def end_storage_figures(
     cfg: DictConfig,
     optimized_end: StorageState,
@@ -151,10 +154,8 @@ def end_storage_figures(
     if EndStorage(p.end_storage) == EndStorage.value:
         value = float(p.end_storage_price_eur_per_kwh) * diff
     else:
-        short = sum(
-            max(0.0, getattr(baseline_end, k) - getattr(optimized_end, k) - 1e-5)
-            for k in ("battery_kwh", "ev_kwh")
-        )
+        missing = [getattr(baseline_end, k) - getattr(optimized_end, k) for k in STORES]
+        short = sum(m for m in missing if m > 1e-5)  # below: solver tolerance, not a decision
         value = -buyback_eur_per_kwh * short
     return {"end_storage_diff_kwh": diff, "end_storage_value_eur": value}
 
@@ -249,7 +250,8 @@ def run_days(
 
 def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:
     """One sentence for the report on how the end of the period entered the savings."""
-    diff, value = figures["end_storage_diff_kwh"], figures["end_storage_value_eur"]
+    diff = figures["end_storage_diff_kwh"] + 0.0  # no '-0.00' in the report
+    value = figures["end_storage_value_eur"] + 0.0
     p = cfg.pipeline
     if EndStorage(p.end_storage) == EndStorage.value:
         return (
