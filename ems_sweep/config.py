@@ -195,7 +195,8 @@ class PipelineConfig:
     # can be drawn later with `python -m ems_sweep.report.job_plots <job dir>`.
     plots: bool = True
     # Rolling horizon: plan today plus the next days (horizon_days in all, 1 = no look-ahead),
-    # commit today, carry the storage state; truncated at the end of the period.
+    # commit today, carry the storage state; truncated at the end of the period. With 1, storage
+    # left at midnight is worth nothing to the optimizer, so it drains it (a myopic EMS).
     horizon_days: int = 2
     # End of the period: no_less = the optimized storage (battery + EV) ends with at least the
     # baseline's; value = the difference is valued at end_storage_price_eur_per_kwh and added

@@ -158,7 +158,22 @@ def test_centralized_never_costs_more_than_the_baseline_over_the_period(
 def test_centralized_never_costs_more_over_21_june_days(june_res4):
     _, result, daily, _ = june_res4
     assert result.metrics["savings_eur"] >= -1e-6
-    assert result.metrics["end_storage_value_eur"] == 0.0
+    assert result.metrics["end_storage_value_eur"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_decentralized_storage_left_missing_at_the_end_is_bought_back(cossmic_dir, tmp_path):
+    cfg = cossmic_cfg(
+        cossmic_dir, "cossmic_res1", "start_date=2016-06-01", "n_days=7", "mode=decentralized"
+    )
+    result, daily, _ = run_job(cfg, tmp_path)
+    assert result.status == "ok", result.error
+    m = result.metrics
+    assert m["end_storage_value_eur"] <= 0.0  # never a gain under no_less
+    if daily["end_storage_diff_kwh"].iloc[-1] < -1e-4:
+        assert m["end_storage_value_eur"] < 0
+    assert m["savings_eur"] == pytest.approx(
+        m["savings_eur_operational"] + m["end_storage_value_eur"]
+    )
 
 
 def test_end_storage_value_is_its_own_figure_in_the_savings(cossmic_dir, tmp_path):
@@ -209,3 +224,24 @@ def test_horizon_dates_truncate_at_period_end_and_gaps():
     assert horizon_dates(d, 2, 2) == [d[2]]  # 06-04 skipped: no look-ahead over the gap
     assert horizon_dates(d, 3, 3) == [d[3]]  # the period's end
     assert horizon_dates(d, 0, 1) == [d[0]]
+
+
+def test_end_storage_figures_by_rule():
+    from omegaconf import OmegaConf
+
+    from ems_sweep.config import EmsConfig
+    from ems_sweep.optimize import StorageState
+    from ems_sweep.pipelines.days import end_storage_figures
+
+    cfg = OmegaConf.structured(EmsConfig)
+    base = StorageState(5.0, 50.0)
+    # no_less: more is not credited, less (a rule-based mode) is bought back at the given price
+    more = end_storage_figures(cfg, StorageState(6.0, 50.0), base, 0.3)
+    assert more == {"end_storage_diff_kwh": 1.0, "end_storage_value_eur": 0.0}
+    less = end_storage_figures(cfg, StorageState(6.0, 48.0), base, 0.3)
+    assert less["end_storage_diff_kwh"] == pytest.approx(-1.0)
+    assert less["end_storage_value_eur"] == pytest.approx(-0.6)  # the car's 2 kWh, not netted
+    cfg.pipeline.end_storage = "value"
+    cfg.pipeline.end_storage_price_eur_per_kwh = 0.1
+    valued = end_storage_figures(cfg, StorageState(6.0, 48.0), base, 0.3)
+    assert valued["end_storage_value_eur"] == pytest.approx(-0.1)

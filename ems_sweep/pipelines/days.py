@@ -7,8 +7,10 @@ period's end and at a skipped day) and only today is committed. When a day's opt
 the next optimized day starts from the baseline's end state: what the house would have done
 that day without the EMS. At the end of the period the storage difference is either forbidden
 (end_storage=no_less: the last horizons end with at least the baseline's final battery and
-EV energy, each) or valued at end_storage_price_eur_per_kwh (end_storage=value); the last day's row
-holds end_storage_diff_kwh and end_storage_value_eur, which the period's savings include.
+EV energy, each; the decentralized mode plans nothing, so what it leaves missing is bought back at
+the last day's mean import price) or valued at end_storage_price_eur_per_kwh
+(end_storage=value); the last day's row holds end_storage_diff_kwh and end_storage_value_eur,
+which the period's savings include.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from ems_sweep.config import EndStorage, Mode
+from ems_sweep.config import EndStorage
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import mode_name
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.state import PeriodEnd, StorageState, end_state, stored_kwh
 from ems_sweep.pipelines import kpis
@@ -133,27 +134,30 @@ def period_end_rule(cfg: DictConfig, baseline_end: StorageState) -> PeriodEnd:
     return PeriodEnd(minimum=baseline_end)
 
 
+STORES = ("battery_kwh", "ev_kwh")  # the StorageState fields the end-of-period rule compares
+
+
 def end_storage_figures(
     cfg: DictConfig,
     optimized_end: StorageState,
     baseline_end: StorageState,
-    shortfall_price: float | None = None,
+    buyback_eur_per_kwh: float,
 ) -> dict[str, float]:
     """Stored energy the optimized schedule leaves beyond the baseline's, and its value (EUR).
 
-    no_less values it at 0 (the rule forbids less; more is not credited), value at the price.
-    A rule-based mode (decentralized) plans nothing, so no_less cannot bind it: a shortfall is
-    then charged at `shortfall_price` (the period's mean import price: what refilling costs).
+    value: the difference at end_storage_price_eur_per_kwh. no_less: more is not credited (0);
+    less, which only a rule-based mode (decentralized, which plans nothing) can leave, is
+    charged at `buyback_eur_per_kwh` (the last day's mean import price), so it is never a gain.
     """
     diff = stored_kwh(optimized_end) - stored_kwh(baseline_end)
     p = cfg.pipeline
     if EndStorage(p.end_storage) == EndStorage.value:
-        price = float(p.end_storage_price_eur_per_kwh)
-    elif shortfall_price is not None and diff < 0:
-        price = float(shortfall_price)
+        value = float(p.end_storage_price_eur_per_kwh) * diff
     else:
-        price = 0.0
-    return {"end_storage_diff_kwh": diff, "end_storage_value_eur": price * diff}
+        missing = [getattr(baseline_end, k) - getattr(optimized_end, k) for k in STORES]
+        short = sum(m for m in missing if m > 1e-5)  # below: solver tolerance, not a decision
+        value = -buyback_eur_per_kwh * short
+    return {"end_storage_diff_kwh": diff, "end_storage_value_eur": value}
 
 
 def run_days(
@@ -228,13 +232,11 @@ def run_days(
     if warm_note:
         runs[0].notes.append(warm_note)
     last = runs[-1]
-    rule_mode = mode_name(cfg) == Mode.decentralized.value
-    mean_import_price = float(np.mean([b.table[S.IMPORT_PRICE].mean() for b in baselines.values()]))
-    figures = end_storage_figures(
-        cfg, opt_state, base_end, mean_import_price if rule_mode else None
-    )
+    buyback = float(last.baseline.table[S.IMPORT_PRICE].mean())
+    figures = end_storage_figures(cfg, opt_state, base_end, buyback)
     last.row.update(figures)
-    if period_end.minimum is not None and last.status == OK and not rule_mode:
+    planned = last.optimized is not None and last.optimized.mode != "decentralized"
+    if period_end.minimum is not None and last.status == OK and planned:
         broken = checker_period_end(opt_state, base_end, last.date)
         if broken:
             last.violations += broken
@@ -248,7 +250,8 @@ def run_days(
 
 def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:
     """One sentence for the report on how the end of the period entered the savings."""
-    diff, value = figures["end_storage_diff_kwh"], figures["end_storage_value_eur"]
+    diff = figures["end_storage_diff_kwh"] + 0.0  # no '-0.00' in the report
+    value = figures["end_storage_value_eur"] + 0.0
     p = cfg.pipeline
     if EndStorage(p.end_storage) == EndStorage.value:
         return (
@@ -257,13 +260,9 @@ def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:
             f"{p.end_storage_price_eur_per_kwh:g} EUR/kWh = {value:+.2f} EUR, included in the "
             "period's savings (savings_eur = savings_eur_operational + end_storage_value_eur)."
         )
-    if value < 0:  # a rule-based mode, which no_less cannot bind
-        return (
-            f"End of period (end_storage=no_less, rule-based mode): the storage ends "
-            f"{diff:+.2f} kWh against the baseline's; the shortfall is charged at the period's "
-            f"mean import price = {value:+.2f} EUR, included in the period's savings."
-        )
     return (
         f"End of period (end_storage=no_less): the optimized battery and EV may not end "
-        f"below the baseline's; together they end {diff:+.2f} kWh against it, credited at 0 EUR."
+        f"below the baseline's; together they end {diff:+.2f} kWh against it (more is credited "
+        f"at 0 EUR; less, possible only in the rule-based decentralized mode, is bought back at "
+        f"the last day's mean import price: {value:+.2f} EUR in the savings)."
     )
