@@ -59,12 +59,13 @@ def assemble(
     n_days: int,
     quality: dict[dt.date, DayQuality],
     ev_trips: list[EVTrip],
-    ev_in_fixed_load: bool = False,
+    ev_charging_kwh: np.ndarray | None = None,
 ) -> BuildingData:
     """BuildingData for the requested days from the extended-window frame `ext`.
 
-    ev_in_fixed_load (a job without an EV model, ev.enabled=false): metered EV charging stays in
-    the fixed load as it happened, so the baseline still reproduces the meters."""
+    ev_charging_kwh: the metered EV charging the job's EV model takes over (its sessions), taken
+    out of the fixed load. None (no EV model, ev.enabled=false): metered charging stays in the
+    fixed load as it happened, so the baseline still reproduces the meters."""
     lo, hi = day_bounds(start, n_days, timezone)
     cycles: list[Cycle] = []
     for device in shiftable:
@@ -85,8 +86,7 @@ def assemble(
     for c in cycles:
         pos = int(np.searchsorted(ext.index, c.start))
         in_cycles[pos : pos + len(c.profile_kwh)] += c.profile_kwh[: len(ext) - pos]
-    has_ev = OBSERVED_EV in ext and not ev_in_fixed_load
-    ev = ext[OBSERVED_EV].to_numpy(dtype=float) if has_ev else 0.0
+    ev = np.zeros(len(ext)) if ev_charging_kwh is None else ev_charging_kwh
     fixed = ext[CONSUMPTION].to_numpy(dtype=float) - in_cycles - np.nan_to_num(ev)
     negative = np.nansum(np.minimum(fixed, 0.0))
     if negative < -1e-6:

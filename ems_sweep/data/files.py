@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble, day_bounds
 from ems_sweep.data.columns import ColumnMap, price_column, resolve_columns
 from ems_sweep.data.errors import DataError
-from ems_sweep.data.evtrips import trips_from_charging
+from ems_sweep.data.evtrips import session_energy, trips_from_charging
 from ems_sweep.data.loader import building_source, synthetic_ev_trips
 from ems_sweep.data.model import (
     OBSERVED_EV,
@@ -180,11 +181,12 @@ def _synthetic_price(index: pd.DatetimeIndex, seed: int) -> np.ndarray:
 
 
 def metered_charger_kw(raw: pd.DataFrame, cmap: ColumnMap, step_min: int) -> float | None:
-    """The EV charger's power as the meter shows it: its highest step energy over the file."""
+    """The EV charger's power as the meter shows it: its highest step energy over the file
+    (rounded up to 10 W, so the charger can deliver every metered step)."""
     if not cmap.ev:
         return None
     peak = float(np.nanmax(np.maximum(raw[cmap.ev].to_numpy(dtype=float), 0.0), initial=0.0))
-    return round(peak * 60.0 / step_min, 2) if peak > 0 else None
+    return math.ceil(peak * 60.0 / step_min * 100 - 1e-6) / 100 if peak > 0 else None
 
 
 def follow_ev_meter(cfg: DictConfig, charger_kw: float | None) -> str | None:
@@ -289,8 +291,10 @@ def load_file_building(
     status = step_status(native, filled, present, row_flags)
     ext = resample(native, step, resolution)
     trips: list[EVTrip] = []
+    ev_charging = None
     if cfg.ev.enabled:
         if cmap.ev:
+            ev_charging = session_energy(ext[OBSERVED_EV], resolution / 60.0)
             trips = trips_from_charging(
                 ext[OBSERVED_EV].fillna(0.0),
                 resolution / 60.0,
@@ -310,7 +314,7 @@ def load_file_building(
         n_days=n_days,
         quality=quality,
         ev_trips=trips,
-        ev_in_fixed_load=not cfg.ev.enabled,
+        ev_charging_kwh=ev_charging,
     )
     data.columns = cmap.describe()
     data.step_status = status[(status.index >= lo) & (status.index < hi)]

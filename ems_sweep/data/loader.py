@@ -13,7 +13,7 @@ from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble, day_bounds
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.evtrips import snap_trip
-from ems_sweep.data.model import PRICE, BuildingData, EVTrip
+from ems_sweep.data.model import OBSERVED_EV, PRICE, BuildingData, EVTrip
 from ems_sweep.data.quality import check_price_scale, day_quality, step_status
 from ems_sweep.data.resample import resample
 
@@ -82,7 +82,9 @@ def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int)
         n_days=n_days,
         quality=quality,
         ev_trips=trips,
-        ev_in_fixed_load=not cfg.ev.enabled,
+        ev_charging_kwh=ext[OBSERVED_EV].to_numpy(dtype=float)
+        if cfg.ev.enabled and OBSERVED_EV in ext
+        else None,
     )
     lo, hi = day_bounds(start, n_days, str(b.timezone))
     data.step_status = step_status(native, no_fill, np.ones(len(native), dtype=bool), [])
