@@ -59,6 +59,8 @@ def building_ids(columns: list[str]) -> list[str]:
     """Building ids in OPSD-style column names (`DE_KN_residential4_pv` -> `DE_KN_residential4`)."""
     ids = set()
     for c in columns:
+        if "price" in c.lower():  # DE_day_ahead_price_...: a market, not a building
+            continue
         parts = c.split("_")
         if len(parts) >= 4 and len(parts[0]) == 2:
             ids.add("_".join(parts[:3]))

@@ -252,14 +252,13 @@ def day_quality(
 def step_status(
     native: pd.DataFrame, filled: np.ndarray, present: np.ndarray, row_flags: list[RowFlag]
 ) -> pd.Series:
-    """PRESENT / FILLED / FLAGGED / MISSING per native step (the worst applies)."""
+    """PRESENT / FILLED / FLAGGED / MISSING (energy data) per native step (the worst applies);
+    a missing price skips its day (DayQuality.reason) but leaves the energy data's status."""
     status = np.full(len(native), PRESENT, dtype=int)
     status[filled] = FILLED
     for flag in row_flags:
         status[flag.mask] = FLAGGED
     energy_cols = [c for c in native.columns if c != PRICE]
     missing = native[energy_cols].isna().any(axis=1).to_numpy() | ~present & ~filled
-    if PRICE in native.columns:
-        missing |= native[PRICE].isna().to_numpy()
     status[missing] = MISSING
     return pd.Series(status, index=native.index, name="status")
