@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--building", help="a conf/building preset for the mapping")
     parser.add_argument("--png", type=Path, help="status map path (default: inspect_<id>.png)")
     parser.add_argument("overrides", nargs="*", help="job config overrides, key=value")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     # the per-day warnings of the loader are the quality table here
     logging.getLogger("ems_sweep.data").setLevel(logging.ERROR)
     try:

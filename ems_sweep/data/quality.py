@@ -180,8 +180,9 @@ def submeter_excess_flags(
                 RowFlag(
                     mask,
                     f"submetered devices exceed the main meters' consumption by {total:.2f} kWh "
-                    f"in {int(mask.sum())} steps (other load clipped to 0; "
-                    f"building.quality.submeter_excess_share={share:g})",
+                    f"in {int(mask.sum())} steps (other load clipped to 0; a device on its own "
+                    f"meter belongs out of building.fixed; building.quality.submeter_excess_share="
+                    f"{share:g})",
                 )
             )
     return flags
