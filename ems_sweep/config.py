@@ -101,6 +101,9 @@ class QualityConfig:
     flat_meter_hours: float = 6.0
     # ... and the submetered devices drew more than this over the flat run (kWh).
     flat_meter_min_submetered_kwh: float = 0.1
+    # A day whose main meters repeat those of 1..7 days before within this many kWh in every
+    # step (a copied, imputed day) -> the day is skipped; a negative value turns the rule off.
+    repeated_day_max_diff_kwh: float = 0.002
     # Submetered devices above the main meters' consumption by more than this share of the day's
     # consumption (and at least 0.05 kWh) -> the day is flagged (the excess is clipped).
     submeter_excess_share: float = 0.05

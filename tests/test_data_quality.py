@@ -186,3 +186,14 @@ def test_builtin_buildings_get_a_quality_record():
     assert set(data.step_status.unique()) == {0}
     with pytest.raises(Exception, match="price_max_eur_per_kwh"):
         load_building(make_cfg("building=res1", "building.quality.price_max_eur_per_kwh=0.001"))
+
+
+def test_copied_day_is_skipped(res4, tmp_path):
+    main = [f"{R4}_{c}" for c in ("grid_import", "grid_export", "pv")]
+    day3 = local_day(res4, dt.date(2016, 6, 3))
+    res4.loc[day3, main] = res4.loc[local_day(res4, DAY), main].to_numpy() + 0.001
+    data = load(write(res4, tmp_path / "copied.csv"))
+    q = {q.date: q for q in data.quality}
+    assert q[dt.date(2016, 6, 3)].skipped
+    assert "repeat 2016-06-02 in every step" in q[dt.date(2016, 6, 3)].reason
+    assert not q[DAY].skipped

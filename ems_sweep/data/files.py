@@ -52,6 +52,7 @@ from ems_sweep.data.quality import (
     fill_short_gaps,
     flat_meters,
     negative_values,
+    repeated_days,
     step_status,
     submeter_excess_flags,
 )
@@ -148,12 +149,19 @@ def _price_from_file(
 
 
 def _meter_flags(
-    frame: pd.DataFrame, cmap: ColumnMap, meters: Meters, step_h: float, rules: DictConfig
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    cmap: ColumnMap,
+    meters: Meters,
+    b: DictConfig,
+    step_h: float,
 ) -> list[RowFlag]:
-    """Dead or stuck main meters (skip) and submeters above the building's consumption (flag)."""
+    """Dead or stuck main meters and copied days (skip)."""
+    rules = b.quality
     flags = []
     main = [c for c in (cmap.grid_import, cmap.grid_export, *cmap.pv) if c]
     if cmap.grid_import:
+        flags += repeated_days(frame[main], raw[main], str(b.timezone), rules)
         dead = flat_meters(frame[main].to_numpy(dtype=float), meters.submetered, step_h, rules)
         if dead.any():
             hours = float(rules.flat_meter_hours)
@@ -260,7 +268,7 @@ def load_file_building(
 
     ext_days = sorted(set(native.index.date))
     check_price_scale(native, ext_days, price_where, price_col, rules)
-    row_flags += _meter_flags(filled_frame, cmap, meters, step / 60.0, rules)
+    row_flags += _meter_flags(filled_frame, raw, cmap, meters, b, step / 60.0)
     row_flags += submeter_excess_flags(
         native.index, meters.submetered, meters.metered_consumption, ext_days, rules
     )

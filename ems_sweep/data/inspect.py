@@ -149,7 +149,9 @@ def _generic(text: str) -> str:
     """A flag without its per-day numbers, so days with the same problem collapse."""
     import re
 
-    return re.sub(r"\d+(\.\d+)?( kWh| steps| rows)", r"N\2", re.sub(r" at .*? \(", " (", text))
+    text = re.sub(r" at .*? \(", " (", text)
+    text = re.sub(r"\d{4}-\d{2}-\d{2}", "an earlier day", text)
+    return re.sub(r"\d+(\.\d+)?( kWh| steps| rows)", r"N\2", text)
 
 
 def quality_lines(data: BuildingData) -> list[str]:

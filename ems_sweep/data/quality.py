@@ -10,6 +10,8 @@ Rules, thresholds in `building.quality` (defaults in config.QualityConfig), and 
   `flat_meter_hours` while the submetered devices drew more than `flat_meter_min_submetered_kwh`
   -> the day is skipped (its consumption would be the submeters alone, its PV zero). A building
   with a battery behind the meter, whose meters rest at night, needs a longer threshold;
+- a copied day: the main meters repeat, within `repeated_day_max_diff_kwh` in every step, the
+  readings of the same hours 1..7 days before (gap filling by copying) -> the day is skipped;
 - submetered devices exceeding the building's consumption from the main meters by more than
   `submeter_excess_share` of the day's consumption (and 0.05 kWh) -> the day is flagged (the
   excess is clipped: the devices are kept, the other load is 0 in those steps);
@@ -128,6 +130,36 @@ def flat_meters(
         if hi - lo >= min_steps and sub > float(rules.flat_meter_min_submetered_kwh):
             out[lo:hi] = True
     return out
+
+
+def repeated_days(
+    meters: pd.DataFrame, whole: pd.DataFrame, tz: str, rules: DictConfig
+) -> list[RowFlag]:
+    """Local days of `meters` (window rows, UTC index) whose readings equal those of the same
+    steps 1..7 days earlier in `whole` (the file): one skip flag per copied day."""
+    tol = float(rules.repeated_day_max_diff_kwh)
+    if tol < 0 or meters.shape[1] == 0:
+        return []
+    dates = np.array(meters.index.tz_convert(tz).date)
+    values = meters.to_numpy(dtype=float)
+    energy = pd.Series(np.nansum(np.abs(values), axis=1)).groupby(dates).sum()
+    flags = []
+    found: dict[dt.date, dt.date] = {}
+    for lag in range(1, 8):
+        earlier = whole.reindex(meters.index - pd.Timedelta(days=lag)).to_numpy(dtype=float)
+        same = pd.Series(np.all(np.abs(values - earlier) <= tol, axis=1)).groupby(dates).all()
+        for day in same.index[same.to_numpy() & (energy.reindex(same.index) > 1.0).to_numpy()]:
+            found.setdefault(day, day - dt.timedelta(days=lag))
+    for day, source in sorted(found.items()):
+        flags.append(
+            RowFlag(
+                dates == day,
+                f"main meters repeat {source} in every step: a copied (imputed) day "
+                f"(building.quality.repeated_day_max_diff_kwh={tol:g})",
+                skip=True,
+            )
+        )
+    return flags
 
 
 def check_price_scale(
