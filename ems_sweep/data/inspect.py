@@ -212,6 +212,13 @@ def fidelity_lines(ins: Inspection) -> list[str]:
             f"  export   not metered; the estimate exports {b_exp.sum():.1f} kWh (PV hours "
             "without import: base load + devices, at most the PV, data/files.py)"
         )
+        sunny = base[S.PV].to_numpy() > 0.5 * ins.data.dt_h
+        if sunny.sum() >= 24 and (m_imp[sunny] > 1e-3).all():
+            lines.append(
+                f"  the house imports in all {int(sunny.sum())} steps with PV > 0.5 kW: the PV "
+                "looks fed in through its own meter (full feed-in); building.pv_columns=[] "
+                "leaves it out (consumption = import)"
+            )
     metered_bill = float(np.sum(m_imp * pi) - np.sum(m_exp * pe))
     baseline_bill = float(np.sum(b_imp * pi) - np.sum(b_exp * pe))
     net = m_imp - m_exp
@@ -257,11 +264,12 @@ def draw_map(ins: Inspection, path: Path) -> Path:
     status = data.step_status
     days = [q.date for q in data.quality]
     row = {d: i for i, d in enumerate(days)}
-    grid = np.full((len(days), 24), MISSING, dtype=int)
+    grid = np.full((len(days), 24), -1, dtype=int)  # the worst status of the hour's steps
     for ts, value in zip(status.index, status.to_numpy(), strict=True):
         r = row.get(ts.date())
         if r is not None:
-            grid[r, ts.hour] = max(grid[r, ts.hour], value) if value != PRESENT else value
+            grid[r, ts.hour] = max(grid[r, ts.hour], value)
+    grid[grid < 0] = MISSING  # no step of that hour in the file
     for q in data.quality:
         if q.skipped:
             hours = grid[row[q.date]]
