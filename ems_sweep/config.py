@@ -8,6 +8,7 @@ message naming the key, the value given and what is allowed, before any work sta
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -97,6 +98,28 @@ class GeneratorConfig:
 
 
 @dataclass
+class QualityConfig:
+    """Thresholds of the data-quality rules (ems_sweep/data/quality.py says what each one does)."""
+
+    # Dead or stuck main meter: import, export and PV all flat (zero or constant) for at least
+    # this many hours while the submetered devices draw -> the day is skipped.
+    flat_meter_hours: float = 6.0
+    # ... and the submetered devices drew more than this over the flat run (kWh).
+    flat_meter_min_submetered_kwh: float = 0.1
+    # A day whose main meters repeat those of 1..7 days before within this many kWh in every
+    # step (a copied, imputed day) -> the day is skipped; a negative value turns the rule off.
+    repeated_day_max_diff_kwh: float = 0.002
+    # Submetered devices above the main meters' consumption by more than this share of the day's
+    # consumption (and at least 0.05 kWh) -> the day is flagged (the excess is clipped).
+    submeter_excess_share: float = 0.05
+    # A day whose median |price| exceeds this (EUR/kWh) is taken as EUR/MWh -> error.
+    price_max_eur_per_kwh: float = 1.0
+    # Negative values below -this (kWh) in consumption-side columns (import, devices, EV) are
+    # treated as missing and flag the day; a column that is mostly negative is an error.
+    negative_tolerance_kwh: float = 0.001
+
+
+@dataclass
 class BuildingConfig:
     """Which building's data a job uses and how its columns map to the internal names."""
 
@@ -107,7 +130,8 @@ class BuildingConfig:
     timezone: str = "Europe/Berlin"
     shiftable: list[str] = field(default_factory=list)
     fixed: list[str] = field(default_factory=list)
-    pv_column: str | None = None
+    # PV columns, summed (several arrays); None: every `<id>_pv*` column of the file.
+    pv_columns: list[str] | None = None
     import_column: str | None = None
     export_column: str | None = None
     ev_column: str | None = None
@@ -119,6 +143,10 @@ class BuildingConfig:
     # day-ahead price, e.g. for OPSD household files, which have none; price_column then names
     # its column (default: the first column whose name contains "price").
     price_path: str | None = None
+    # Time zone of timestamps written without one (e.g. "Europe/Berlin" or "UTC"); None: such
+    # timestamps are an error, since reading local time as UTC shifts every hour.
+    file_timezone: str | None = None
+    quality: QualityConfig = field(default_factory=QualityConfig)
     # A step belongs to a cycle when the device draws more than this many kW on average.
     cycle_threshold_kw: float = 0.05
     # Runs of one device with a pause of at most this many hours are one programme; merged runs
@@ -171,6 +199,10 @@ class EVConfig:
     target_soc: float = 1.0
     soc_min: float = 0.1
     soc_initial: float = 0.8
+    # Where the building data meters the EV: the charger power is the meter's peak and the car
+    # starts at target_soc, so the baseline (charge on arrival) reproduces the metered charging;
+    # false: charger_kw and soc_initial as given.
+    follow_meter: bool = True
 
 
 @dataclass
@@ -302,6 +334,16 @@ def validate(cfg: DictConfig) -> None:
     _non_negative(cfg, "building.cycle_max_pause_hours")
     _non_negative(cfg, "building.cycle_min_kwh")
     _non_negative(cfg, "building.max_fill_hours")
+    _positive(cfg, "building.quality.flat_meter_hours")
+    _non_negative(cfg, "building.quality.flat_meter_min_submetered_kwh")
+    _non_negative(cfg, "building.quality.submeter_excess_share")
+    _positive(cfg, "building.quality.price_max_eur_per_kwh")
+    _non_negative(cfg, "building.quality.negative_tolerance_kwh")
+    if b.file_timezone:
+        try:
+            zoneinfo.ZoneInfo(str(b.file_timezone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            _fail("building.file_timezone", b.file_timezone, "an IANA time zone, e.g. UTC")
     _positive(cfg, "building.grid_import_limit_kw")
     _non_negative(cfg, "building.grid_export_limit_kw")
 

@@ -68,8 +68,10 @@ def test_detected_cycles_equal_generated_cycles(resolution):
         assert found.energy_kwh == pytest.approx(made.energy_kwh, abs=0.05)
 
 
-def test_baseline_balance_reproduces_consumption():
-    cfg = make_cfg("building=res4", "n_days=2", "start_date=2016-06-01")
+@pytest.mark.parametrize("ev", ["none", "default"])
+def test_baseline_balance_reproduces_consumption(ev):
+    """With an EV model the metered charging is its own column; without, it stays fixed load."""
+    cfg = make_cfg("building=res4", "n_days=2", "start_date=2016-06-01", f"ev={ev}")
     start = dt.date(2016, 6, 1)
     gen = builtin.generate(cfg.building, 42, start - dt.timedelta(days=1), start + dt.timedelta(3))
     data = load_building(cfg)
@@ -77,7 +79,7 @@ def test_baseline_balance_reproduces_consumption():
     lo, hi = data.frame.index[0], data.frame.index[-1] + dt.timedelta(hours=1)
     observed = consumption[(consumption.index >= lo) & (consumption.index < hi)]
     observed = resample(observed.to_frame(), 15, 60)[builtin.CONSUMPTION]
-    rebuilt = data.frame[FIXED_LOAD] + data.frame[OBSERVED_EV]
+    rebuilt = data.frame[FIXED_LOAD] + (data.frame[OBSERVED_EV] if ev == "default" else 0.0)
     for c in data.cycles:
         pos = data.frame.index.get_loc(c.start)
         rebuilt.iloc[pos : pos + len(c.profile_kwh)] += c.profile_kwh[: len(rebuilt) - pos]
@@ -122,7 +124,8 @@ def test_ev_trips_only_when_ev_enabled():
     on = load_building(make_cfg("building=res4", "n_days=3", "ev=default"))
     synthetic = load_building(make_cfg("building=res1", "n_days=3", "ev=default"))
     assert off.ev_trips == [] and on.ev_trips and synthetic.ev_trips
-    np.testing.assert_allclose(off.frame[FIXED_LOAD], on.frame[FIXED_LOAD])
+    # Without an EV model the metered charging is part of the fixed load, as it happened.
+    np.testing.assert_allclose(off.frame[FIXED_LOAD], on.frame[FIXED_LOAD] + on.frame[OBSERVED_EV])
     for trip in on.ev_trips:
         assert trip.departure < trip.arrival and 0 < trip.energy_kwh < 60
     day = on.day(dt.date(2016, 6, 1))

@@ -6,9 +6,9 @@ total consumption, the shiftable devices' metered energy, PV, price and optional
 import/export/EV columns. Cycles are detected over the extended window so that a run crossing a
 window edge is seen whole; only those that start inside the requested days are kept (a cycle
 belongs to the day it started). The fixed load is what remains of the consumption once the kept
-cycles and the EV charging are taken out, so that the baseline (cycles at their observed times)
-reproduces the observed consumption. The tail of a cycle started the day before the window stays
-in the fixed load of the first day, where it was consumed.
+cycles and the EV charging (when the job models the EV) are taken out, so that the baseline
+(cycles at their observed times) reproduces the observed consumption. The tail of a cycle started
+the day before the window stays in the fixed load of the first day, where it was consumed.
 """
 
 from __future__ import annotations
@@ -61,8 +61,13 @@ def assemble(
     n_days: int,
     quality: dict[dt.date, DayQuality],
     ev_trips: list[EVTrip],
+    ev_charging_kwh: np.ndarray | None = None,
 ) -> BuildingData:
-    """BuildingData for the requested days from the extended-window frame `ext`."""
+    """BuildingData for the requested days from the extended-window frame `ext`.
+
+    ev_charging_kwh: the metered EV charging the job's EV model takes over (its sessions), taken
+    out of the fixed load. None (no EV model, ev.enabled=false): metered charging stays in the
+    fixed load as it happened, so the baseline still reproduces the meters."""
     lo, hi = day_bounds(start, n_days, timezone)
     cycles: list[Cycle] = []
     for device in shiftable:
@@ -85,7 +90,7 @@ def assemble(
     for c in cycles:
         pos = int(np.searchsorted(ext.index, c.start))
         in_cycles[pos : pos + len(c.profile_kwh)] += c.profile_kwh[: len(ext) - pos]
-    ev = ext[OBSERVED_EV].to_numpy(dtype=float) if OBSERVED_EV in ext else 0.0
+    ev = np.zeros(len(ext)) if ev_charging_kwh is None else ev_charging_kwh
     fixed = ext[CONSUMPTION].to_numpy(dtype=float) - in_cycles - np.nan_to_num(ev)
     negative = np.nansum(np.minimum(fixed, 0.0))
     if negative < -1e-6:

@@ -1,8 +1,9 @@
 """Which source column is which: the building config's mapping, defaulted from the building id.
 
 A building `id` such as `DE_KN_residential4` names its columns `<id>_<device>` (OPSD naming):
-devices in `shiftable` and `fixed` map to `<id>_<device>`, and PV, grid import, grid export and
-EV default to `<id>_pv`, `<id>_grid_import`, `<id>_grid_export`, `<id>_ev` when the file has them.
+devices in `shiftable` and `fixed` map to `<id>_<device>`; PV defaults to every `<id>_pv*` column
+(several arrays, e.g. `_pv_roof` and `_pv_facade`, are summed), and grid import, grid export and
+EV to `<id>_grid_import`, `<id>_grid_export`, `<id>_ev` when the file has them.
 The price defaults to the first column whose name contains `price` (of `price_path` if set).
 """
 
@@ -24,7 +25,7 @@ class ColumnError(KeyError):
 class ColumnMap:
     shiftable: dict[str, str]  # device -> column
     fixed: dict[str, str]
-    pv: str | None
+    pv: tuple[str, ...]  # summed
     grid_import: str | None
     grid_export: str | None
     ev: str | None
@@ -32,8 +33,23 @@ class ColumnMap:
 
     def energy_columns(self) -> list[str]:
         cols = [*self.shiftable.values(), *self.fixed.values()]
-        cols += [c for c in (self.pv, self.grid_import, self.grid_export, self.ev) if c]
+        cols += [*self.pv, *(c for c in (self.grid_import, self.grid_export, self.ev) if c)]
         return list(dict.fromkeys(cols))
+
+    def consumption_columns(self) -> list[str]:
+        """Columns whose convention is non-negative (consumption side)."""
+        cols = [*self.shiftable.values(), *self.fixed.values()]
+        return cols + [c for c in (self.grid_import, self.ev) if c]
+
+    def describe(self) -> dict[str, str]:
+        """Internal quantity -> source column(s), for logs, reports and `inspect`."""
+        out = {f"device {d}": c for d, c in {**self.shiftable, **self.fixed}.items()}
+        out["pv (summed)" if len(self.pv) > 1 else "pv"] = ", ".join(self.pv) or "(none)"
+        out["grid import"] = self.grid_import or "(none)"
+        out["grid export"] = self.grid_export or "(none: not metered)"
+        out["ev"] = self.ev or "(none)"
+        out["price"] = self.price or "(none in this file)"
+        return out
 
     def all_columns(self) -> list[str]:
         return self.energy_columns() + ([self.price] if self.price else [])
@@ -43,6 +59,8 @@ def building_ids(columns: list[str]) -> list[str]:
     """Building ids in OPSD-style column names (`DE_KN_residential4_pv` -> `DE_KN_residential4`)."""
     ids = set()
     for c in columns:
+        if "price" in c.lower():  # DE_day_ahead_price_...: a market, not a building
+            continue
         parts = c.split("_")
         if len(parts) >= 4 and len(parts[0]) == 2:
             ids.add("_".join(parts[:3]))
@@ -79,11 +97,21 @@ def resolve_columns(bcfg: DictConfig, available: list[str], path: str) -> Column
             return explicit
         return default if default in available else None
 
+    if bcfg.pv_columns is not None:
+        missing = [c for c in bcfg.pv_columns if c not in available]
+        if missing:
+            raise ColumnError(
+                f"building.pv_columns lists {missing}, which {path} does not have; "
+                f"PV-like columns: {[c for c in available if 'pv' in c.lower()]}"
+            )
+        pv = tuple(bcfg.pv_columns)
+    else:
+        pv = tuple(c for c in available if c.startswith(f"{prefix}pv"))
     price_default = next((c for c in available if "price" in c.lower()), None)
     return ColumnMap(
         shiftable={d: device(d, "shiftable") for d in bcfg.shiftable},
         fixed={d: device(d, "fixed") for d in bcfg.fixed},
-        pv=optional(bcfg.pv_column, "pv_column", f"{prefix}pv"),
+        pv=pv,
         grid_import=optional(bcfg.import_column, "import_column", f"{prefix}grid_import"),
         grid_export=optional(bcfg.export_column, "export_column", f"{prefix}grid_export"),
         ev=optional(bcfg.ev_column, "ev_column", f"{prefix}ev"),

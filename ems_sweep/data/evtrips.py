@@ -9,12 +9,40 @@ the previous session's end and this arrival.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ems_sweep.data.cycles import runs_above
 from ems_sweep.data.model import EVTrip
 
-SESSION_THRESHOLD_KW = 0.5  # below this the charger is idle (standby, balancing)
+SESSION_THRESHOLD_KW = 0.5  # a session draws more than this at least once
+TAPER_THRESHOLD_KW = 0.05  # ... and lasts while it draws more than this (ramp-up, taper)
+
+
+def charging_sessions(values: np.ndarray, dt_h: float) -> list[tuple[int, int]]:
+    """(start, end) steps of each session: a run above SESSION_THRESHOLD_KW widened over the
+    neighbouring steps still above TAPER_THRESHOLD_KW, so a session holds all the car took;
+    below that the meter shows the charger's standby, which stays in the fixed load."""
+    v = np.nan_to_num(np.asarray(values, dtype=float))
+    taper = TAPER_THRESHOLD_KW * dt_h
+    out: list[tuple[int, int]] = []
+    for s, e in runs_above(v, SESSION_THRESHOLD_KW * dt_h):
+        lo = out[-1][1] if out else 0
+        while s > lo and v[s - 1] > taper:
+            s -= 1
+        while e < len(v) and v[e] > taper and v[e] <= SESSION_THRESHOLD_KW * dt_h:
+            e += 1
+        out.append((s, e))
+    return out
+
+
+def session_energy(ev_kwh: pd.Series, dt_h: float) -> np.ndarray:
+    """The metered EV energy per step that belongs to a charging session (else 0)."""
+    values = np.nan_to_num(ev_kwh.to_numpy(dtype=float))
+    out = np.zeros(len(values))
+    for s, e in charging_sessions(values, dt_h):
+        out[s:e] = values[s:e]
+    return out
 
 
 def trips_from_charging(
@@ -26,7 +54,7 @@ def trips_from_charging(
     step = index[1] - index[0]
     trips: list[EVTrip] = []
     prev_end: pd.Timestamp | None = None
-    for s, e in runs_above(values, SESSION_THRESHOLD_KW * dt_h):
+    for s, e in charging_sessions(values, dt_h):
         arrival = index[s]
         usual = arrival.normalize() + pd.Timedelta(hours=departure_hour)
         usual = usual.floor(step, ambiguous=True, nonexistent="shift_backward")

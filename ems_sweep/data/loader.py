@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import numpy as np
 from omegaconf import DictConfig
 
 from ems_sweep.config import Source
 from ems_sweep.data import builtin
-from ems_sweep.data.assemble import assemble
+from ems_sweep.data.assemble import assemble, day_bounds
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.evtrips import snap_trip
-from ems_sweep.data.model import BuildingData, DayQuality, EVTrip
+from ems_sweep.data.model import OBSERVED_EV, PRICE, BuildingData, EVTrip
+from ems_sweep.data.quality import check_price_scale, day_quality, step_status
 from ems_sweep.data.resample import resample
 
 __all__ = ["DataError", "load_building"]
@@ -29,7 +31,8 @@ def load_building(cfg: DictConfig) -> BuildingData:
     """Building `cfg.building` for local days start_date .. start_date + n_days - 1.
 
     At cfg.resolution_min (15 or 60); built-in buildings are deterministic in cfg.seed. EV trips
-    are included only when cfg.ev.enabled; EV charging is never part of the fixed load.
+    are included only when cfg.ev.enabled; metered EV charging is then its own column, and
+    without an EV model (ev.enabled=false) part of the fixed load, as it happened.
     """
     start = dt.date.fromisoformat(str(cfg.start_date))
     n_days = int(cfg.n_days)
@@ -56,14 +59,19 @@ def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int)
     b = cfg.building
     one = dt.timedelta(days=1)
     gen = builtin.generate(b, int(cfg.seed), start - one, start + n_days * one + one)
-    ext = resample(gen.frame, builtin.STEP_MIN, resolution)
+    days = [start + k * one for k in range(n_days)]
+    native = gen.frame
+    check_price_scale(native, days, f"building.id={b.id} (built-in)", PRICE, b.quality)
+    no_fill = np.zeros(len(native), dtype=bool)
+    quality = day_quality(native, no_fill, days, builtin.STEP_MIN, resolution, 0)
+    ext = resample(native, builtin.STEP_MIN, resolution)
     trips = []
     if cfg.ev.enabled:
         if b.generator.has_ev:
             trips = [snap_trip(t, resolution) for t in gen.ev_trips]
         else:  # a car the building does not have: plausible synthetic trips
             trips = synthetic_ev_trips(cfg, start, n_days, resolution)
-    return assemble(
+    data = assemble(
         building=str(b.id),
         timezone=str(b.timezone),
         dt_h=resolution / 60.0,
@@ -74,6 +82,13 @@ def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int)
         min_cycle_kwh=float(b.cycle_min_kwh),
         start=start,
         n_days=n_days,
-        quality={start + k * one: DayQuality(date=start + k * one) for k in range(n_days)},
+        quality=quality,
         ev_trips=trips,
+        ev_charging_kwh=ext[OBSERVED_EV].to_numpy(dtype=float)
+        if cfg.ev.enabled and OBSERVED_EV in ext
+        else None,
     )
+    lo, hi = day_bounds(start, n_days, str(b.timezone))
+    data.step_status = step_status(native, no_fill, np.ones(len(native), dtype=bool), [])
+    data.step_status = data.step_status[(native.index >= lo) & (native.index < hi)]
+    return data

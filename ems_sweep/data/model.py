@@ -52,10 +52,16 @@ class EVTrip:
 
 @dataclass
 class DayQuality:
+    """What the data of one local day is made of, in the run's steps (see data/quality.py)."""
+
     date: dt.date
     filled_steps: int = 0  # steps interpolated because of short gaps
     skipped: bool = False
     reason: str = ""
+    expected_steps: int = 0  # steps of the local day (23, 24 or 25 h)
+    present_steps: int = 0  # steps with every energy column in the file (before filling)
+    flagged_steps: int = 0  # steps a quality rule flagged as suspicious but usable
+    flags: list[str] = field(default_factory=list)  # one line per rule that flagged the day
 
 
 @dataclass
@@ -85,6 +91,11 @@ class DayData:
     quality: DayQuality | None = None
     # First step of each local day: (0,) for one day, more for a planning horizon (horizon.py).
     day_starts: tuple[int, ...] = (0,)
+    # The meters as they read (kWh per step), where the source has them: what the baseline is
+    # compared with (pipelines/fidelity.py).
+    metered_import_kwh: np.ndarray | None = None
+    metered_export_kwh: np.ndarray | None = None
+    metered_ev_kwh: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -109,6 +120,11 @@ class BuildingData:
     ev_trips: list[EVTrip]
     quality: list[DayQuality]
     shiftable_devices: list[str]
+    # Internal quantity -> source column(s) (files; empty for the built-in generator).
+    columns: dict[str, str] = field(default_factory=dict)
+    # Data status per native step of the requested days (quality.PRESENT/FILLED/FLAGGED/MISSING).
+    step_status: pd.Series | None = None
+    notes: list[str] = field(default_factory=list)  # what the loader decided, for the report
 
     def days(self) -> list[dt.date]:
         """The usable days, in order (skipped days are in `quality` with their reason)."""

@@ -1,20 +1,56 @@
-"""Missing data in real files: fill short gaps (and say so), skip days with long gaps or no price.
+"""Data quality per local day: steps present, filled, flagged, and why; days skipped with a reason.
 
-Gaps up to `building.max_fill_hours` inside the data are interpolated linearly and counted per
-day in `DayQuality.filled_steps` (in the run's steps; steps OPSD itself marked as interpolated
-count too). A day that still misses energy data, or misses any hour of the day-ahead price, is
-skipped with its reason: a missing price is never replaced by a made-up value.
+Missing data: gaps up to `building.max_fill_hours` inside the data are interpolated linearly and
+counted per day in `DayQuality.filled_steps` (in the run's steps; steps OPSD itself marked as
+interpolated count too). A day that still misses energy data, or misses any hour of the
+day-ahead price, is skipped with its reason: a missing price is never replaced by a made-up value.
+
+Rules, thresholds in `building.quality` (defaults in config.QualityConfig), and what each does:
+- dead or stuck main meter: import, export and PV all flat (zero or constant) for at least
+  `flat_meter_hours` while the submetered devices drew more than `flat_meter_min_submetered_kwh`
+  -> the day is skipped (its consumption would be the submeters alone, its PV zero). A building
+  with a battery behind the meter, whose meters rest at night, needs a longer threshold;
+- a copied day: the main meters repeat, within `repeated_day_max_diff_kwh` in every step, the
+  readings of the same hours 1..7 days before (gap filling by copying) -> the day is skipped;
+- submetered devices exceeding the building's consumption from the main meters by more than
+  `submeter_excess_share` of the day's consumption (and 0.05 kWh) -> the day is flagged (the
+  excess is clipped: the devices are kept, the other load is 0 in those steps);
+- a price scale far off EUR/kWh: a day whose median |price| exceeds `price_max_eur_per_kwh`
+  -> an error (EUR/MWh);
+- negative values in a consumption-side column (import, devices, EV) below
+  `-negative_tolerance_kwh` -> treated as missing (filled if short) and the day is flagged; a
+  column mostly negative has the wrong sign convention -> an error;
+- duplicated, unsorted or zone-less timestamps and non-numeric cells -> an error in the readers.
+The rules run on every source; the built-in generator has no main meters, so only the price and
+missing-data rules can fire there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig
 
 from ems_sweep.data.cycles import true_runs
+from ems_sweep.data.errors import DataError
 from ems_sweep.data.model import PRICE, DayQuality
+
+# Per-step data status (BuildingData.step_status, the inspect map).
+PRESENT, FILLED, FLAGGED, MISSING = 0, 1, 2, 3
+STATUS_NAMES = {PRESENT: "present", FILLED: "filled", FLAGGED: "flagged", MISSING: "missing"}
+MIN_EXCESS_KWH = 0.05  # a day's submeter excess below this is rounding, not a meter problem
+
+
+@dataclass
+class RowFlag:
+    """Rows (native steps of the window) a rule flagged, and the rule's one-line description."""
+
+    mask: np.ndarray
+    what: str
+    skip: bool = False  # the day cannot be used
 
 
 def fill_short_gaps(frame: pd.DataFrame, max_steps: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -46,6 +82,144 @@ def _longest_run(mask: np.ndarray) -> int:
     return max((e - s for s, e in true_runs(mask)), default=0)
 
 
+def negative_values(
+    window: pd.DataFrame, columns: list[str], rules: DictConfig, path: str
+) -> list[RowFlag]:
+    """Flag (and blank, in place) negative consumption-side values; a column that is mostly
+    negative is an error (generation-side sign convention)."""
+    tol = float(rules.negative_tolerance_kwh)
+    flags = []
+    for col in columns:
+        values = window[col].to_numpy(dtype=float)
+        negative = values < -tol
+        if not negative.any():
+            continue
+        nonzero = np.abs(values) > tol
+        if negative.sum() > 0.5 * nonzero.sum():
+            raise DataError(
+                f"{path}: column {col!r} is negative in {int(negative.sum())} of "
+                f"{int(nonzero.sum())} non-zero rows from {window.index[negative][0].isoformat()}; "
+                "expected consumption >= 0 (generation and export negative): flip its sign"
+            )
+        times = ", ".join(t.strftime("%Y-%m-%d %H:%M UTC") for t in window.index[negative][:3])
+        window.loc[negative, col] = np.nan
+        flags.append(
+            RowFlag(
+                negative,
+                f"negative {col} at {times} ({int(negative.sum())} rows; expected >= 0; "
+                "treated as missing)",
+            )
+        )
+    return flags
+
+
+def flat_meters(
+    meters: np.ndarray, submetered: np.ndarray, step_h: float, rules: DictConfig
+) -> np.ndarray:
+    """Rows in runs where every main meter (columns of `meters`) is constant for at least
+    flat_meter_hours while the submeters drew more than flat_meter_min_submetered_kwh."""
+    n = len(meters)
+    out = np.zeros(n, dtype=bool)
+    if n < 2 or meters.shape[1] == 0:
+        return out
+    same = np.all(np.abs(np.diff(meters, axis=0)) < 1e-9, axis=1)  # row t+1 equals row t
+    min_steps = max(2, int(np.ceil(float(rules.flat_meter_hours) / step_h)))
+    for s, e in true_runs(same):
+        lo, hi = s, e + 1  # rows lo .. hi-1 are all equal
+        sub = float(np.nansum(submetered[lo:hi]))
+        if hi - lo >= min_steps and sub > float(rules.flat_meter_min_submetered_kwh):
+            out[lo:hi] = True
+    return out
+
+
+def repeated_days(
+    meters: pd.DataFrame, whole: pd.DataFrame, tz: str, rules: DictConfig
+) -> list[RowFlag]:
+    """Local days of `meters` (window rows, UTC index) whose readings equal those of the same
+    steps 1..7 days earlier in `whole` (the file): one skip flag per copied day."""
+    tol = float(rules.repeated_day_max_diff_kwh)
+    if tol < 0 or meters.shape[1] == 0:
+        return []
+    dates = np.array(meters.index.tz_convert(tz).date)
+    values = meters.to_numpy(dtype=float)
+    energy = pd.Series(np.nansum(np.abs(values), axis=1)).groupby(dates).sum()
+    flags = []
+    found: dict[dt.date, dt.date] = {}
+    for lag in range(1, 8):
+        earlier = whole.reindex(meters.index - pd.Timedelta(days=lag)).to_numpy(dtype=float)
+        same = pd.Series(np.all(np.abs(values - earlier) <= tol, axis=1)).groupby(dates).all()
+        for day in same.index[same.to_numpy() & (energy.reindex(same.index) > 1.0).to_numpy()]:
+            found.setdefault(day, day - dt.timedelta(days=lag))
+    for day, source in sorted(found.items()):
+        flags.append(
+            RowFlag(
+                dates == day,
+                f"main meters repeat {source} in every step: a copied (imputed) day "
+                f"(building.quality.repeated_day_max_diff_kwh={tol:g})",
+                skip=True,
+            )
+        )
+    return flags
+
+
+def check_price_scale(
+    native: pd.DataFrame, days: list[dt.date], where: str, column: str, rules: DictConfig
+) -> None:
+    """A day whose median |price| is above price_max_eur_per_kwh is in EUR/MWh: an error."""
+    if PRICE not in native.columns:
+        return
+    limit = float(rules.price_max_eur_per_kwh)
+    dates = np.array(native.index.date)
+    price = native[PRICE].abs()
+    bad = []
+    for day in days:
+        values = price[dates == day].dropna()
+        if len(values) and float(values.median()) > limit:
+            bad.append((day, float(values.median()), values.index))
+    if bad:
+        day, median, index = bad[0]
+        first = index[0].tz_convert("UTC").strftime("%Y-%m-%dT%H:%MZ")
+        last = index[-1].tz_convert("UTC").strftime("%Y-%m-%dT%H:%MZ")
+        days_text = ", ".join(str(d) for d, _, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise DataError(
+            f"{where}: column {column!r} has a median of {median:g} on {day} (rows {first} .. "
+            f"{last}; days {days_text}); expected EUR/kWh, at most "
+            f"building.quality.price_max_eur_per_kwh={limit:g}: that looks like EUR/MWh "
+            "(divide by 1000)"
+        )
+
+
+def submeter_excess_flags(
+    index: pd.DatetimeIndex,
+    submetered: np.ndarray,
+    metered_consumption: np.ndarray,
+    days: list[dt.date],
+    rules: DictConfig,
+) -> list[RowFlag]:
+    """One flag per day whose submetered devices exceed the main meters' consumption by more
+    than submeter_excess_share of the day's consumption (index: local step starts)."""
+    share = float(rules.submeter_excess_share)
+    excess = np.nan_to_num(np.maximum(submetered - metered_consumption, 0.0))
+    consumption = np.nan_to_num(np.fmax(metered_consumption, submetered))
+    dates = np.array(index.date)
+    flags = []
+    for day in days:
+        rows = dates == day
+        total = float(excess[rows].sum())
+        if total > max(share * float(consumption[rows].sum()), MIN_EXCESS_KWH):
+            mask = rows & (excess > 1e-6)
+            flags.append(
+                RowFlag(
+                    mask,
+                    f"submetered devices exceed the main meters' consumption by {total:.2f} kWh "
+                    f"in {int(mask.sum())} steps (other load clipped to 0; a device on its own "
+                    f"meter belongs out of building.fixed; building.quality.submeter_excess_share="
+                    f"{share:g})",
+                )
+            )
+    return flags
+
+
 def day_quality(
     native: pd.DataFrame,
     filled: np.ndarray,
@@ -53,17 +227,43 @@ def day_quality(
     step_min: int,
     run_step_min: int,
     max_fill_hours: int,
+    present: np.ndarray | None = None,
+    row_flags: list[RowFlag] | None = None,
 ) -> dict[dt.date, DayQuality]:
     """Quality record of each requested local day from the filled native-resolution frame."""
     local_dates = np.array(native.index.date)
     energy_cols = [c for c in native.columns if c != PRICE]
+    present = np.ones(len(native), dtype=bool) if present is None else present
+    row_flags = row_flags or []
+    per_run = step_min / run_step_min
     result: dict[dt.date, DayQuality] = {}
     for day in days:
         rows = local_dates == day
-        q = DayQuality(date=day, filled_steps=int(filled[rows].sum() * step_min // run_step_min))
+        lo = pd.Timestamp(day, tz=native.index.tz)
+        hi = pd.Timestamp(day + dt.timedelta(days=1), tz=native.index.tz)
+        n_day = int(rows.sum())
+        q = DayQuality(
+            date=day,
+            filled_steps=int(filled[rows].sum() * per_run),
+            expected_steps=int((hi - lo).total_seconds() // (run_step_min * 60)),
+            present_steps=int((present[rows]).sum() * per_run),
+        )
+        flagged = np.zeros(n_day, dtype=bool)
+        skip_reasons = []
+        for flag in row_flags:
+            hit = flag.mask[rows]
+            if hit.any():
+                if flag.skip:
+                    skip_reasons.append(flag.what)
+                else:
+                    q.flags.append(flag.what)
+                flagged |= hit
+        q.flagged_steps = int(flagged.sum() * per_run)
         missing = native.loc[rows, energy_cols].isna().any(axis=1).to_numpy()
         if not rows.any() or missing.all():
             q.skipped, q.reason = True, "no data for this day in the file"
+        elif skip_reasons:
+            q.skipped, q.reason = True, "; ".join(skip_reasons)
         elif missing.any():
             hours = missing.sum() * step_min / 60
             longest = _longest_run(missing) * step_min / 60
@@ -80,3 +280,18 @@ def day_quality(
             q.reason = f"day-ahead price missing for {hours:g} h"
         result[day] = q
     return result
+
+
+def step_status(
+    native: pd.DataFrame, filled: np.ndarray, present: np.ndarray, row_flags: list[RowFlag]
+) -> pd.Series:
+    """PRESENT / FILLED / FLAGGED / MISSING (energy data) per native step (the worst applies);
+    a missing price skips its day (DayQuality.reason) but leaves the energy data's status."""
+    status = np.full(len(native), PRESENT, dtype=int)
+    status[filled] = FILLED
+    for flag in row_flags:
+        status[flag.mask] = FLAGGED
+    energy_cols = [c for c in native.columns if c != PRICE]
+    missing = native[energy_cols].isna().any(axis=1).to_numpy() | ~present & ~filled
+    status[missing] = MISSING
+    return pd.Series(status, index=native.index, name="status")

@@ -18,6 +18,9 @@ import pandas as pd
 from ems_sweep.data.assemble import day_bounds
 from ems_sweep.data.model import (
     FIXED_LOAD,
+    OBSERVED_EV,
+    OBSERVED_EXPORT,
+    OBSERVED_IMPORT,
     PRICE,
     PV,
     BuildingData,
@@ -93,6 +96,10 @@ def slice_day(data: BuildingData, date: dt.date) -> DayData:
         )
     cycles = _one_programme_at_a_time(cycles, n)
     trips = [t for t in data.ev_trips if lo <= t.departure < hi or lo <= t.arrival < hi]
+
+    def metered(col: str) -> np.ndarray | None:
+        return day_frame[col].to_numpy(dtype=float) if col in day_frame else None
+
     return DayData(
         date=date,
         index=day_index,
@@ -103,4 +110,7 @@ def slice_day(data: BuildingData, date: dt.date) -> DayData:
         cycles=cycles,
         ev_trips=trips,
         quality=quality if quality is not None else DayQuality(date=date),
+        metered_import_kwh=metered(OBSERVED_IMPORT),
+        metered_export_kwh=metered(OBSERVED_EXPORT),
+        metered_ev_kwh=metered(OBSERVED_EV),
     )

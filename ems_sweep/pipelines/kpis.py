@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.kpis import day_kpis
 from ems_sweep.optimize.schedule import DaySchedule
+from ems_sweep.pipelines.fidelity import meter_figures, meter_job_figures
 
 MIN_BASE_EUR = 0.01  # below this baseline cost magnitude a percentage means nothing
 MIN_BASE_SHARE = 0.25  # ... nor below this share of the consumption valued at the import price
@@ -76,6 +78,19 @@ def preference_figures(
     }
 
 
+def quality_figures(day: DayData) -> dict[str, Any]:
+    """The day's data-quality record (data/quality.py) as daily.csv columns."""
+    q = day.quality
+    if q is None:
+        return {"filled_steps": 0}
+    return {
+        "present_steps": q.present_steps,
+        "filled_steps": q.filled_steps,
+        "flagged_steps": q.flagged_steps,
+        "quality_flags": " | ".join(q.flags),
+    }
+
+
 def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | None) -> dict:
     """One daily.csv row: date, status, baseline and optimized figures, savings, solver stats."""
     row: dict[str, Any] = {
@@ -84,11 +99,12 @@ def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | N
         "reason": run.reason,
         "n_steps": run.day.n_steps,
         "n_cycles": len(run.day.cycles),
-        "filled_steps": run.day.quality.filled_steps if run.day.quality else 0,
         "constraint_violations": len(run.violations),
     }
+    row.update(quality_figures(run.day))
     base = _prefixed("baseline", run.baseline, run, cfg)
     row.update(base)
+    row.update(meter_figures(run.day, run.baseline, cfg))
     consumption = consumption_cost(run.baseline.table)
     row["baseline_consumption_cost_eur"] = consumption
     if run.optimized is not None:
@@ -153,6 +169,7 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
         "days_failed": float(len(daily) - n_ok),
         "constraint_violations": float(daily["constraint_violations"].sum()) if len(daily) else 0,
     }
+    metrics.update(meter_job_figures(daily))
     if n_ok == 0:
         metrics["optimization_success"] = 0.0
         return metrics

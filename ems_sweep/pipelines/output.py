@@ -113,7 +113,7 @@ def finish_job(
     drawn = draw(job_dir, tables, int(cfg.pipeline.max_plot_days)) if cfg.pipeline.plots else []
     time_plots = time.perf_counter() - started
 
-    notes = [n for r in runs for n in r.notes] + list(extras.notes)
+    notes = [n for r in runs for n in r.notes] + list(extras.notes) + list(building.notes)
     notes += [f"{q.date} skipped: {q.reason}" for q in skipped]
     notes += [f"{r.date} {r.status}: {r.reason}" for r in runs if r.status != "ok"]
     if not cfg.pipeline.plots:

@@ -31,6 +31,12 @@ MAIN_FIGURES = [
     ("savings_pct_without_preferences", "savings without learned preferences", "%"),
     ("preference_satisfaction_pct", "cycles started in usual hours", "%"),
     ("mean_shift_h", "mean shift from observed start", "h"),
+    ("metered_bill_eur", "metered bill (meters at the job's tariff)", "EUR"),
+    ("baseline_bill_eur", "baseline bill", "EUR"),
+    ("meter_bill_diff_eur", "baseline - metered bill", "EUR"),
+    ("meter_netting_eur", "... of which netting within the step", "EUR"),
+    ("meter_unmetered_export_eur", "... of which unmetered export", "EUR"),
+    ("meter_net_max_abs_diff_kwh", "baseline vs metered net exchange, max per step", "kWh"),
     ("total_days_processed", "days processed", ""),
     ("days_failed", "days failed", ""),
     ("days_skipped", "days skipped (data quality)", ""),
@@ -52,6 +58,20 @@ DAILY_COLUMNS = [
     "optimized_battery_cycles",
     "solve_s",
     "reason",
+]
+
+
+# Per-day data quality (data/quality.py) and fidelity to the meters (pipelines/fidelity.py).
+DATA_COLUMNS = [
+    "date",
+    "present_steps",
+    "filled_steps",
+    "flagged_steps",
+    "metered_bill_eur",
+    "baseline_bill_eur",
+    "meter_bill_diff_eur",
+    "meter_diff_reason",
+    "quality_flags",
 ]
 
 
@@ -132,6 +152,10 @@ def write_report(
     if len(daily):
         cols = [c for c in DAILY_COLUMNS if c in daily]
         lines += ["## Days", "", _table(daily[cols].values.tolist(), cols), ""]
+        cols = [c for c in DATA_COLUMNS if c in daily]
+        if len(cols) > 2:
+            rows = daily[cols].fillna("").values.tolist()
+            lines += ["## Data and meters", "", _table(rows, cols), ""]
     if plots:
         lines += ["## Plots", ""]
         lines += [f"- [{p.stem}]({p.relative_to(job_dir).as_posix()})" for p in plots]
