@@ -94,9 +94,8 @@ def build_model(
 ) -> DayModel:
     """The MILP of `day` (one day or a horizon) in `mode` (see module docstring).
 
-    period_end: given when the model's last step is the end of the period. fixed: families held
-    fixed_flows: families held
-    at given flows (the attribution's "off"). Build time is recorded on the model.
+    period_end: given when the model's last step is the end of the period. fixed_flows: families
+    held at given flows (the attribution's "off"). Build time is recorded on the model.
     """
     started = time.perf_counter()
     n, dt = day.n_steps, day.dt_h
