@@ -235,6 +235,10 @@ class PipelineConfig:
     # to the savings as its own figure (end_storage_value_eur).
     end_storage: EndStorage = EndStorage.no_less
     end_storage_price_eur_per_kwh: float | None = None
+    # true: also split the saving into appliance shifting, battery and EV (Shapley values over
+    # the flexibilities, each "off" = as in the baseline; pipelines/attribution.py). Comparison
+    # pipeline and MILP modes only; each coalition is one more period run.
+    attribution: bool = False
     # Learning (pipeline B); ignored by comparison.
     training_days: int | None = None
     training_fraction: float = 0.67
@@ -410,6 +414,16 @@ def validate(cfg: DictConfig) -> None:
             "pipeline.end_storage_price_eur_per_kwh",
             price,
             "a price >= 0 in EUR/kWh when pipeline.end_storage=value",
+        )
+    if p.attribution and p.name != PipelineName.comparison:
+        _fail("pipeline.attribution", p.attribution, "false with pipeline=learning")
+    if p.attribution and cfg.mode.name == Mode.decentralized:
+        _fail(
+            "pipeline.attribution",
+            p.attribution,
+            "false with mode=decentralized (its battery and EV already follow the baseline's "
+            "rules; only cycles move, so the whole saving is appliance shifting): use a MILP "
+            "mode (centralized, centralized_phases)",
         )
     _positive(cfg, "pipeline.prior_strength")
     _fraction(cfg, "pipeline.preference_threshold")

@@ -13,6 +13,7 @@ from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import milp
 from ems_sweep.optimize.baseline import decentralized_day
 from ems_sweep.optimize.cycles import fast_cfg, mode_name
+from ems_sweep.optimize.fixing import FixedFlows
 from ems_sweep.optimize.realize import physical_table
 from ems_sweep.optimize.schedule import DaySchedule, SolverStats
 from ems_sweep.optimize.solver import solve
@@ -56,6 +57,7 @@ def optimize_day(
     state: StorageState,
     preferences: dict[str, np.ndarray] | None = None,
     period_end: PeriodEnd | None = None,
+    fixed: FixedFlows | None = None,
 ) -> DaySchedule:
     """The schedule of `day` (one day or a horizon, see data.horizon) in mode cfg.mode.name.
 
@@ -64,7 +66,8 @@ def optimize_day(
     the chosen starts, see realize.py), so its costs are what the house pays; `model_cost_eur`
     is the cost of the model's own flows (differs in `centralized`, which moves mean-power
     blocks). Neither includes the learned-preference penalty nor a storage value (they live only
-    in the objective, SolverStats.objective).
+    in the objective, SolverStats.objective). fixed: families held at given flows (MILP modes
+    only; the attribution's "off", see fixing.py).
     """
     cfg = fast_cfg(cfg)
     mode = mode_name(cfg)
@@ -73,10 +76,12 @@ def optimize_day(
     _check_inputs(day, cfg, state)
     evm.check_feasible(day, cfg, state.ev_kwh)
     if mode == Mode.decentralized.value:
+        if fixed is not None:
+            raise ValueError("fixed flows need a MILP mode; decentralized follows rules")
         return decentralized_day(day, cfg, state, preferences)
 
     prices = tariff_prices(day, cfg)
-    model = milp.build_model(day, cfg, state, mode, prices, preferences, period_end)
+    model = milp.build_model(day, cfg, state, mode, prices, preferences, period_end, fixed)
     outcome = solve(model.prob, cfg, has_integers=model.n_binaries > 0)
     prob = model.prob
     stats = SolverStats(
@@ -148,12 +153,13 @@ def optimize_horizon(
     state: StorageState,
     preferences: dict[str, np.ndarray] | None = None,
     period_end: PeriodEnd | None = None,
+    fixed: FixedFlows | None = None,
 ) -> DaySchedule:
     """Rolling horizon: plan `days` (today and the look-ahead) as one model, commit today.
 
     The decentralized mode plans no storage ahead (its devices follow rules), so it plans today.
     """
     if mode_name(cfg) == Mode.decentralized.value or len(days) == 1:
-        return optimize_day(days[0], cfg, state, preferences, period_end)
-    planned = optimize_day(horizon_day(days), cfg, state, preferences, period_end)
+        return optimize_day(days[0], cfg, state, preferences, period_end, fixed)
+    planned = optimize_day(horizon_day(days), cfg, state, preferences, period_end, fixed)
     return first_day(planned, days[0])

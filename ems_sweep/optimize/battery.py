@@ -137,3 +137,19 @@ def battery_cost_terms(v: BatteryVars, p: BatteryParams | None, eps: float) -> T
     for t in range(len(v.ch)):
         out += terms((v.ch[t], wear + eps), (v.dis[t], wear + eps))
     return out
+
+
+def battery_fixed(
+    prob: pulp.LpProblem, v: BatteryVars, charge: np.ndarray, discharge: np.ndarray
+) -> None:
+    """battery_fixed_{ch,dis}_<t>:  ch[t] = charge[t],  dis[t] = discharge[t]  (given flows,
+    e.g. the baseline's: the battery "off" for the attribution; E follows from battery_soc)."""
+    for t in range(len(v.ch)):
+        for kind, var, kwh in (("ch", v.ch[t], charge[t]), ("dis", v.dis[t], discharge[t])):
+            add(
+                prob,
+                terms((var, 1.0)),
+                pulp.LpConstraintEQ,
+                float(kwh),
+                f"battery_fixed_{kind}_{t}",
+            )

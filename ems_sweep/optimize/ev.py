@@ -313,3 +313,18 @@ def ev_balance_terms(v: EVVars, t: int) -> Terms:
 def ev_cost_terms(v: EVVars, eps: float) -> Terms:
     """eps on V2G discharge (tie-break only, not part of any reported cost)."""
     return [pair for t in range(len(v.dis)) for pair in terms((v.dis[t], eps))]
+
+
+def ev_fixed(prob: pulp.LpProblem, v: EVVars, charge: np.ndarray) -> None:
+    """ev_fixed_{ch,dis}_<t>:  ch[t] = charge[t],  dis[t] = 0  (given flows, e.g. the baseline's
+    charging on arrival: the EV "off" for the attribution; E follows from ev_soc).
+
+    A step where the car is away has the constant 0 for ch; a given charge there is an error.
+    """
+    for t in range(len(v.ch)):
+        if isinstance(v.ch[t], pulp.LpVariable):
+            add(prob, [(v.ch[t], 1.0)], pulp.LpConstraintEQ, float(charge[t]), f"ev_fixed_ch_{t}")
+        elif abs(float(charge[t])) > 1e-9:
+            raise ValueError(f"ev_fixed: charge {charge[t]:.3f} kWh at step {t}, car not plugged")
+        if isinstance(v.dis[t], pulp.LpVariable):
+            add(prob, [(v.dis[t], 1.0)], pulp.LpConstraintEQ, 0.0, f"ev_fixed_dis_{t}")

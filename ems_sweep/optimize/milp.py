@@ -10,6 +10,8 @@ Per step t (all energies kWh per step, >= 0), each family a named function in it
                            and the daily target (see ev.py)
   appliances.*             each cycle once over its allowed starts, one programme at a time
                            per device, load = sum_s x[c, s] profile[t - s]
+  *_fixed (optional)       a flexibility held at given flows (fixing.FixedFlows): cycles at
+                           their observed starts, battery / EV flows = the baseline's
   period_end_storage       at the end of the period only: bat_E and ev_E >= the baseline's
                            (end_storage=no_less), or stored energy valued in the objective
 Objective: import cost - export revenue + battery wear (+ learned start penalties)
@@ -35,6 +37,7 @@ from ems_sweep.optimize import appliances as appl
 from ems_sweep.optimize import battery as bat
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import grid
+from ems_sweep.optimize.fixing import FixedFlows
 from ems_sweep.optimize.lp import add, terms
 from ems_sweep.optimize.state import PeriodEnd, StorageState
 
@@ -87,11 +90,12 @@ def build_model(
     prices: tuple[np.ndarray, np.ndarray],
     preferences: dict[str, np.ndarray] | None = None,
     period_end: PeriodEnd | None = None,
+    fixed_flows: FixedFlows | None = None,
 ) -> DayModel:
     """The MILP of `day` (one day or a horizon) in `mode` (see module docstring).
 
-    period_end: given when the model's last step is the end of the period. Build time is
-    recorded on the model.
+    period_end: given when the model's last step is the end of the period. fixed_flows: families
+    held at given flows (the attribution's "off"). Build time is recorded on the model.
     """
     started = time.perf_counter()
     n, dt = day.n_steps, day.dt_h
@@ -130,6 +134,8 @@ def build_model(
         evm.ev_needs(prob, ev, day, cfg, state.ev_kwh)
         if cfg.ev.v2g:
             evm.ev_v2g(prob, ev, day, cfg, imp_price)
+    if fixed_flows is not None:
+        add_fixed(prob, day, fixed_flows, appliances, b, ev)
     if period_end is not None:
         obj += period_end_storage(prob, b.energy, ev.energy, period_end)
 
@@ -150,6 +156,23 @@ def build_model(
         n_binaries=appliances.n_binaries + g.n_binaries + b.n_binaries + ev.n_binaries,
         build_s=time.perf_counter() - started,
     )
+
+
+def add_fixed(
+    prob: pulp.LpProblem,
+    day: DayData,
+    fixed: FixedFlows,
+    appliances: appl.ApplianceVars,
+    b: bat.BatteryVars,
+    ev: evm.EVVars,
+) -> None:
+    """The families `fixed` names, each its device module's *_fixed constraints."""
+    if fixed.appliances:
+        appl.appliances_fixed(prob, day, appliances)
+    if fixed.battery is not None:
+        bat.battery_fixed(prob, b, *fixed.battery)
+    if fixed.ev_charge is not None:
+        evm.ev_fixed(prob, ev, fixed.ev_charge)
 
 
 def values(items: list) -> np.ndarray:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 from omegaconf import DictConfig
 
-from ems_sweep.pipelines.days import Timings, run_days
-from ems_sweep.pipelines.output import finish_job
+from ems_sweep.data.model import BuildingData
+from ems_sweep.pipelines.days import DayRun, Timings, run_days
+from ems_sweep.pipelines.kpis import job_metrics, status_of
+from ems_sweep.pipelines.output import Extras, finish_job
 from ems_sweep.pipelines.result import JobResult
 
 
@@ -20,5 +25,24 @@ def run_comparison(cfg: DictConfig, job_dir: Path) -> JobResult:
     building = load_building(cfg)
     time_data = time.perf_counter() - started
     timings = Timings()
-    runs = run_days(building, building.days(), cfg, timings)
-    return finish_job(cfg, Path(job_dir), building, runs, timings, time_data)
+    dates = building.days()
+    runs = run_days(building, dates, cfg, timings)
+    extras = attribution_extras(building, dates, cfg, runs) if cfg.pipeline.attribution else None
+    return finish_job(cfg, Path(job_dir), building, runs, timings, time_data, extras)
+
+
+def attribution_extras(
+    building: BuildingData, dates: Sequence[dt.date], cfg: DictConfig, runs: Sequence[DayRun]
+) -> Extras:
+    """pipeline.attribution=true: the saving split (metrics and a report section).
+
+    A job whose own schedule failed has no saving to split: the note says so.
+    """
+    from ems_sweep.pipelines.attribution import attribute
+
+    daily = pd.DataFrame([r.row for r in runs])
+    status, error = status_of(job_metrics(daily), daily)
+    if status != "ok":
+        return Extras(notes=[f"No attribution: the job failed ({error})."])
+    result = attribute(building, dates, cfg, runs)
+    return Extras(metrics=result.metrics(), sections=[result.section()])

@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from ems_sweep.config import EndStorage
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.optimize import schedule as S
+from ems_sweep.optimize.fixing import FixedFlows, baseline_flows
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.state import PeriodEnd, StorageState, end_state, stored_kwh
 from ems_sweep.pipelines import kpis
@@ -97,12 +98,13 @@ def _optimize(
     preferences: dict[str, np.ndarray] | None,
     timings: Timings,
     period_end: PeriodEnd | None,
+    fixed: FixedFlows | None = None,
 ) -> tuple[DaySchedule | None, str]:
     from ems_sweep.optimize import optimize_horizon
 
     started = time.perf_counter()
     try:
-        schedule = optimize_horizon(days, cfg, state, preferences, period_end)
+        schedule = optimize_horizon(days, cfg, state, preferences, period_end, fixed)
     except Exception as exc:  # a day the solver cannot do fails that day, not the job
         log.warning("Optimization of %s failed: %s", days[0].date, exc)
         timings.optimize_other_s += time.perf_counter() - started
@@ -168,8 +170,13 @@ def run_days(
     preferences: dict[str, np.ndarray] | None = None,
     forbidden_starts: dict[str, set[int]] | None = None,
     with_reference: bool = False,
+    fixed: tuple[str, ...] = (),
 ) -> list[DayRun]:
-    """Baseline, optimized (and, with_reference, optimized without preferences) day by day."""
+    """Baseline, optimized (and, with_reference, optimized without preferences) day by day.
+
+    fixed: flexibilities (fixing.FAMILIES) held at the baseline's flows of each planned day in
+    the optimized schedule (the attribution's coalitions).
+    """
     from ems_sweep.optimize import baseline_day, check_schedule
     from ems_sweep.optimize.checker import baseline_battery_idle
     from ems_sweep.optimize.checker import period_end as checker_period_end
@@ -193,10 +200,12 @@ def run_days(
     runs: list[DayRun] = []
     for i, date in enumerate(dates):
         day, baseline = days[date], baselines[date]
-        ahead = [days[d] for d in horizon_dates(dates, i, horizon)]
+        planned = horizon_dates(dates, i, horizon)
+        ahead = [days[d] for d in planned]
         end_rule = period_end if ahead[-1].date == dates[-1] else None
+        flows = baseline_flows(fixed, [baselines[d] for d in planned]) if fixed else None
 
-        optimized, reason = _optimize(ahead, cfg, opt_state, preferences, timings, end_rule)
+        optimized, reason = _optimize(ahead, cfg, opt_state, preferences, timings, end_rule, flows)
         reference = None
         if with_reference:
             if preferences is None and ref_state == opt_state:
