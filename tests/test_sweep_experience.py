@@ -201,3 +201,13 @@ def test_sweep_report_renders_in_headless_chromium(six_jobs, tmp_path):
     keep = os.environ.get("EMS_SWEEP_SCREENSHOT_DIR")
     if keep:
         shutil.copy(shot, Path(keep) / "sweep_report.png")
+
+
+def test_help_is_short_and_says_how_to_see_every_key(cli, tmp_path):
+    res = cli(["--help"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) < 50, len(lines)
+    assert "battery: default, large, none" in res.stdout
+    assert "python -m ems_sweep --cfg job" in res.stdout
+    assert "weight" not in res.stdout  # the hourly usage weights stay out of --help
