@@ -40,8 +40,11 @@ def progress_line(done: int, total: int, failed: int, elapsed: float) -> str:
     return f"[sweep] {done}/{total} jobs done, {failed} failed, {clock(elapsed)} elapsed{left}"
 
 
-def finished_jobs(sweep_dir: Path) -> tuple[int, int]:
-    """(jobs with a summary.json, of which failed) below the sweep dir."""
+def finished_jobs(sweep_dir: Path, since: float = 0.0) -> tuple[int, int]:
+    """(jobs with a summary.json written since `since`, of which failed) below the sweep dir.
+
+    `since` (epoch seconds) leaves out the results of an earlier sweep into the same dir.
+    """
     import json
 
     from ems_sweep.pipelines.result import SUMMARY_FILE
@@ -49,6 +52,8 @@ def finished_jobs(sweep_dir: Path) -> tuple[int, int]:
     done = failed = 0
     for path in Path(sweep_dir).glob(f"**/{SUMMARY_FILE}"):
         try:
+            if path.stat().st_mtime < since:
+                continue
             status = json.loads(path.read_text()).get("status")
         except (OSError, ValueError):
             continue  # being written: counted on the next poll
@@ -108,11 +113,12 @@ class ProgressCallback(Callback):
 
     def _watch(self, sweep_dir: Path, total: int) -> None:
         started = time.monotonic()
+        since = time.time() - 1.0  # file times may be coarser than the clock
         shown = 0
         every_job = self._every_job()
         while True:
             stopping = self._stop.wait(POLL_S)
-            done, failed = finished_jobs(sweep_dir)
+            done, failed = finished_jobs(sweep_dir, since)
             total = max(total, done)
             elapsed = time.monotonic() - started
             # A line per newly finished job (several may finish within one poll).

@@ -129,7 +129,11 @@ def test_six_jobs_give_six_progress_lines(six_jobs):
 
 
 def test_progress_is_quiet_off_a_terminal_by_default(tmp_path):
-    from ems_sweep.progress import milestone
+    from ems_sweep.progress import milestone, progress_line
+
+    line = progress_line(3, 6, 1, 15.0)
+    assert line == "[sweep] 3/6 jobs done, 1 failed, 0:15 elapsed, ~0:15 left"
+    assert progress_line(6, 6, 0, 3725.0) == "[sweep] 6/6 jobs done, 0 failed, 1:02:05 elapsed"
 
     shown = [n for n in range(1, 190) if milestone(n, 189)]
     assert shown == [48, 95, 142, 189]  # every quarter and the last job of a 189-job sweep

@@ -98,7 +98,8 @@ def from_sweep_dir(sweep_dir: Path, keys: list[str], facts: list[str]) -> Report
     for column in numbers.columns:
         jobs[column] = numbers[column].to_numpy()
     numeric = numeric_keys(jobs, keys) + list(numbers.columns)
-    return ReportInput(f"Sweep {Path(sweep_dir).name}", jobs, keys, numeric, facts)
+    title = f"Sweep sweep-{Path(sweep_dir).name}"  # the parent run's name
+    return ReportInput(title, jobs, keys, numeric, facts)
 
 
 def from_comparison(title: str, runs: pd.DataFrame, dims: list[str], facts: list[str]):
