@@ -166,7 +166,7 @@ class SweepTableCallback(Callback):
 
 
 class SweepReportCallback(Callback):
-    """Writes <sweep dir>/sweep_report.html at the end of every multirun.
+    """Writes <sweep dir>/sweep_table.csv and sweep_report.html at the end of every multirun.
 
     Listed after the MLflow callback in hydra.callbacks: Hydra ends callbacks in reverse
     order, so the report exists when the MLflow callback ends the parent run and logs it.
@@ -174,11 +174,18 @@ class SweepReportCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from ems_sweep.report.sweep_html import from_sweep_dir, write_report
-        from ems_sweep.tracking.sweep import sweep_overrides, swept_keys
+        from ems_sweep.tracking.sweep import (
+            TABLE_FILE,
+            sweep_overrides,
+            sweep_table,
+            swept_keys,
+            write_table,
+        )
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.exists():
             return
         keys = swept_keys(sweep_overrides(config))
+        write_table(sweep_table(sweep_dir, keys), sweep_dir / TABLE_FILE)  # also without MLflow
         facts = [f"Sweep dir: {sweep_dir.resolve()}"]
         write_report(from_sweep_dir(sweep_dir, keys, facts), sweep_dir / REPORT_FILE)

@@ -118,7 +118,7 @@ def six_jobs(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
 
 
 def test_six_jobs_give_six_progress_lines(six_jobs):
-    res, _ = six_jobs
+    res, sweep_dir = six_jobs
     lines = PROGRESS.findall(res.stderr)
     assert [int(done) for done, _, _ in lines] == [1, 2, 3, 4, 5, 6], res.stderr[-2000:]
     assert {total for _, total, _ in lines} == {"6"}
@@ -126,6 +126,9 @@ def test_six_jobs_give_six_progress_lines(six_jobs):
     header = next(line for line in res.stdout.splitlines() if line.startswith("job "))
     assert header.split()[:4] == ["job", "building", "battery.capacity_kwh", "status"]
     assert "Runs: not tracked (tracking=none)" in res.stdout
+    with (sweep_dir / "sweep_table.csv").open() as fh:  # written with tracking off too
+        rows = list(csv.DictReader(fh))
+    assert [r["battery.capacity_kwh"] for r in rows] == ["-1", "5", "15"] * 2
 
 
 def test_progress_is_quiet_off_a_terminal_by_default(tmp_path):
