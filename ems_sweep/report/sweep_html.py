@@ -79,7 +79,14 @@ def group_numbers(configs: list[dict[str, Any]], keys: list[str]) -> pd.DataFram
             and frame[c].map(lambda v: isinstance(v, bool)).sum() == 0
             and frame[c].nunique() > 1
         ]
-        columns += varying[:MAX_NUMERIC_PER_KEY]
+        # A setting that moves in step with one already kept (max charge with capacity in
+        # battery=none/default/large) would repeat the same plot: keep the first only.
+        kept: list[str] = []
+        for c in varying:
+            codes = tuple(pd.factorize(frame[c])[0])
+            if all(codes != tuple(pd.factorize(frame[k])[0]) for k in kept):
+                kept.append(c)
+        columns += kept[:MAX_NUMERIC_PER_KEY]
     return frame[columns].apply(lambda col: col.map(_as_number)) if columns else frame[[]]
 
 
@@ -132,7 +139,9 @@ def from_comparison(title: str, runs: pd.DataFrame, dims: list[str], facts: list
             continue
         for col in [c for c in runs.columns if c.startswith(prefix)]:
             values = runs[col].map(_as_number)
-            if values.notna().all() and values.nunique() > 1 and len(params) < 6:
+            codes = tuple(pd.factorize(values)[0])
+            same = any(codes == tuple(pd.factorize(v)[0]) for v in params.values())
+            if values.notna().all() and values.nunique() > 1 and not same:
                 params[col.removeprefix("params.")] = values
     for name, values in params.items():
         jobs[name] = values.to_numpy()
