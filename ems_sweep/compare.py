@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import re
 import sys
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from ems_sweep.report.sweep_store import (
 CSV_FILE = "runs.csv"
 PLOT_FILE = "comparison.png"
 REPORT_FILE = "report.md"
+HTML_FILE = "sweep_report.html"
 PARENT_ARTIFACT_DIR = "compare"
 
 
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ems-sweep-compare",
         description="Compare the jobs of a sweep logged to MLflow: best/worst, pivot, failures, "
-        "plus runs.csv, comparison.png and report.md.",
+        "plus runs.csv, comparison.png, report.md and sweep_report.html.",
     )
     parser.add_argument(
         "--tracking-uri",
@@ -69,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out",
         type=Path,
-        help="folder for runs.csv, comparison.png, report.md (default: <sweep dir>/compare, "
-        "or outputs/compare/<sweep> when the sweep dir is not on this machine)",
+        help="folder for runs.csv, comparison.png, report.md, sweep_report.html (default: "
+        "<sweep dir>/compare, or outputs/compare/<sweep> when the sweep dir is not on this "
+        "machine; with --filter a subfolder filter-<words>-<hash> of it)",
     )
     parser.add_argument(
         "--no-files", action="store_true", help="print only; write no CSV, plot or report"
@@ -88,28 +91,57 @@ class CompareFiles:
     csv: Path
     plot: Path
     report: Path
+    html: Path
+
+    def all(self) -> tuple[Path, ...]:
+        return (self.csv, self.plot, self.report, self.html)
 
 
-def output_dir(sweep: Sweep, out: Path | None) -> Path:
+def filter_folder(filter_string: str) -> str:
+    """`filter-building_id_res1-1a2b3c`: a folder per filter, so none overwrites another."""
+    words = re.sub(r"[^A-Za-z0-9]+", "_", filter_string.replace("params.", "")).strip("_")
+    digest = hashlib.sha1(filter_string.encode()).hexdigest()[:6]
+    return f"filter-{words[:40]}-{digest}"
+
+
+def output_dir(sweep: Sweep, out: Path | None, filter_string: str | None = None) -> Path:
+    """Where compare writes; a filtered selection never lands on the unfiltered files."""
     if out is not None:
         return out
     if sweep.sweep_dir is not None and sweep.sweep_dir.is_dir():
-        return sweep.sweep_dir / "compare"
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", sweep.run_id or "all-runs")
-    return Path("outputs") / "compare" / name
+        folder = sweep.sweep_dir / "compare"
+    else:
+        folder = (
+            Path("outputs")
+            / "compare"
+            / re.sub(r"[^A-Za-z0-9_.-]+", "_", sweep.run_id or "all-runs")
+        )
+    return folder / filter_folder(filter_string) if filter_string else folder
 
 
-def write_files(sweep: Sweep, c: Comparison, folder: Path) -> CompareFiles:
-    """The CSV of every selected run, the comparison plot and report.md, in one folder."""
+def write_files(
+    sweep: Sweep, c: Comparison, folder: Path, filter_string: str | None = None
+) -> CompareFiles:
+    """The CSV of every selected run, the plot, report.md and the HTML report, in one folder."""
+    from ems_sweep.report.sweep_html import from_comparison, write_report
     from ems_sweep.report.sweep_plot import plot_comparison
     from ems_sweep.report.sweep_report import markdown_report
 
     folder.mkdir(parents=True, exist_ok=True)
-    files = CompareFiles(folder / CSV_FILE, folder / PLOT_FILE, folder / REPORT_FILE)
+    files = CompareFiles(
+        folder / CSV_FILE, folder / PLOT_FILE, folder / REPORT_FILE, folder / HTML_FILE
+    )
     csv_frame(c.runs).to_csv(files.csv, index=False)
     title = f"Sweep {sweep.name} ({sweep.experiment}): {len(c.runs)} jobs"
-    plot_comparison(c.pivots, title, files.plot, c.cell_jobs)
+    plot_comparison(c.pivots, title, files.plot, c.cell_jobs, c.finished)
     files.report.write_text(markdown_report(sweep, c, files.plot, files.csv))
+    facts = [f"Experiment {sweep.experiment}, parent run {sweep.run_id or '(none: all runs)'}"]
+    if sweep.sweep_dir:
+        facts.append(f"Sweep dir: {sweep.sweep_dir}")
+    if filter_string:
+        facts.append(f"Filter: {filter_string}")
+    html_input = from_comparison(f"Sweep {sweep.name}", c.runs, c.dims, facts)
+    write_report(html_input, files.html)
     return files
 
 
@@ -118,7 +150,7 @@ def log_to_parent(uri: str, sweep: Sweep, files: CompareFiles) -> None:
         raise CompareError("--log-to-parent needs one sweep (not --sweep all): it has no parent")
     client = client_for(uri)
     for run_id in sweep.run_ids or [sweep.run_id]:
-        for path in (files.csv, files.plot, files.report):
+        for path in files.all():
             client.log_artifact(run_id, str(path), artifact_path=PARENT_ARTIFACT_DIR)
 
 
@@ -144,8 +176,9 @@ def run(args: argparse.Namespace) -> Comparison:
 
     print(terminal_summary(sweep, comparison))
     if not args.no_files:
-        files = write_files(sweep, comparison, output_dir(sweep, args.out))
-        print(f"\nWrote {files.csv}\n      {files.plot}\n      {files.report}")
+        folder = output_dir(sweep, args.out, args.filter)
+        files = write_files(sweep, comparison, folder, args.filter)
+        print("\nWrote " + "\n      ".join(str(p) for p in files.all()))
         if args.log_to_parent:
             log_to_parent(uri, sweep, files)
             parents = ", ".join(sweep.run_ids or [sweep.run_id])

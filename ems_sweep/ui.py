@@ -2,7 +2,9 @@
 
 `mlflow ui` run by hand starts on ./mlflow.db and shows an empty page; this launcher points the
 server at the store the sweeps log to (backend URI and artifact root), checks the port first,
-prints the URL, and stops the server's whole process group on Ctrl-C or SIGTERM.
+prints the URL, and stops the server's whole process group on Ctrl-C or SIGTERM. The server
+starts lean: without MLflow's GenAI job runner (a runner and seven huey consumers, ~1.3 GB),
+which these runs never use, and without the Starlette deprecation warning MLflow triggers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from ems_sweep.report.sweep_store import (
     resolve_uri,
 )
 
+# MLflow starts a job runner for GenAI features (scorers, trace rollups) unless told not to;
+# measured on MLflow 3.17: 11 processes / 1.8 GB RSS with it, 3 processes / 0.5 GB without.
+JOB_RUNNER_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+# MLflow's FastAPI app imports starlette.middleware.wsgi, deprecated by Starlette: noise only.
+QUIET_WARNINGS = "ignore:starlette.middleware.wsgi is deprecated"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 
@@ -58,6 +65,15 @@ def server_command(
     if artifact_root:
         cmd += ["--default-artifact-root", artifact_root, "--artifacts-destination", artifact_root]
     return cmd + ["--host", host, "--port", str(port), "--workers", str(workers)]
+
+
+def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: no job runner (unless asked for), the Starlette warning off."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault(JOB_RUNNER_ENV, "false")
+    warnings = env.get("PYTHONWARNINGS")
+    env["PYTHONWARNINGS"] = f"{warnings},{QUIET_WARNINGS}" if warnings else QUIET_WARNINGS
+    return env
 
 
 def browse_url(host: str, port: int) -> str:
@@ -114,6 +130,33 @@ def stop(proc: subprocess.Popen) -> None:
         pass
 
 
+# MLflow 3.17's UI takes the GenAI-or-training view from this URL parameter (or the toggle at the
+# top left, remembered by the browser); without either it opens experiments on a GenAI overview.
+RUNS_VIEW = "workflowType=machine_learning"
+
+
+def runs_urls(url: str) -> list[tuple[str, str]]:
+    """(experiment name, URL of its runs page) for every experiment with runs, via the REST API."""
+    import json
+
+    request = urllib.request.Request(
+        f"{url}/api/2.0/mlflow/experiments/search",
+        data=json.dumps({"max_results": 100}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            experiments = json.loads(response.read()).get("experiments", [])
+    except (urllib.error.URLError, OSError, ValueError):
+        return []
+    return [
+        (e["name"], f"{url}/#/experiments/{e['experiment_id']}?{RUNS_VIEW}")
+        for e in experiments
+        if e.get("name") != "Default"
+    ]
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -132,12 +175,16 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     proc = subprocess.Popen(
-        server_command(uri, root, args.host, args.port, args.workers), start_new_session=True
+        server_command(uri, root, args.host, args.port, args.workers),
+        env=server_env(),
+        start_new_session=True,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if wait_ready(proc, url):
             print(f"MLflow UI: {url}  (Ctrl-C to stop)", flush=True)
+            for name, runs in runs_urls(url):
+                print(f"  runs of {name}: {runs}", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         print("\nStopping the MLflow UI", flush=True)

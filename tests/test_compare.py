@@ -143,9 +143,10 @@ def test_latest_sweep_best_worst_pivot_failed_and_files(store, capsys):
     assert "-1.00 %" in worst and "res2-decentralized-none" in worst and "job 3" in worst
     assert "res2-decentralized-default (job 7, building=res2, mode=decentralized" in out
     assert ERROR in out
-    # pivot rows: building x battery, columns: modes; the failed cell is n/a
+    # pivot rows: building x battery, columns: modes; the cell whose job failed says so
     assert "res1 | battery=default        15.00           7.00" in out
-    assert "res2 | battery=default         9.00            n/a" in out
+    assert "res2 | battery=default         9.00         failed" in out
+    assert "failed: no job of the cell finished" in out
 
     folder = store["sweep_dir"] / "compare"  # default: beside the sweep's job dirs
     csv = pd.read_csv(folder / "runs.csv")
@@ -212,6 +213,7 @@ def test_sweep_with_one_parent_per_experiment(store, capsys, tmp_path):
             "compare/runs.csv",
             "compare/comparison.png",
             "compare/report.md",
+            "compare/sweep_report.html",
         }
 
 
@@ -229,7 +231,12 @@ def test_log_to_parent(store, capsys, tmp_path):
     code, out, err = compare(store, capsys, "--out", str(tmp_path), "--log-to-parent")
     assert code == 0, err
     logged = {f.path for f in MlflowClient(store["uri"]).list_artifacts(store["new"], "compare")}
-    assert logged == {"compare/runs.csv", "compare/comparison.png", "compare/report.md"}
+    assert logged == {
+        "compare/runs.csv",
+        "compare/comparison.png",
+        "compare/report.md",
+        "compare/sweep_report.html",
+    }
 
 
 @pytest.mark.parametrize(

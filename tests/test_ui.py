@@ -64,6 +64,18 @@ def _wait_for(url: str, proc: subprocess.Popen, timeout_s: float = 150) -> None:
     pytest.fail(f"MLflow UI did not answer at {url} within {timeout_s}s")
 
 
+def _descendants(pid: int) -> list[str]:
+    """Command lines of every process below pid (the launcher, server, workers, runners)."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,args="], capture_output=True, text=True)
+    rows = [line.split(None, 2) for line in out.stdout.splitlines()]
+    tree, grown = {pid}, True
+    while grown:
+        found = {int(r[0]) for r in rows if int(r[1]) in tree} - tree
+        tree |= found
+        grown = bool(found)
+    return [r[2] for r in rows if int(r[0]) in tree and int(r[0]) != pid]
+
+
 def test_ui_serves_the_sweep_store(tmp_path):
     uri, exp, parent, children = _sweep_store(tmp_path)
     port = _free_port()
@@ -78,6 +90,10 @@ def test_ui_serves_the_sweep_store(tmp_path):
     try:
         _wait_for(url + "/", proc)
         assert _get(url + "/") == 200
+        # Lean: the server and its uvicorn worker, no GenAI job runner or huey consumers.
+        processes = _descendants(proc.pid)
+        assert not [p for p in processes if "huey" in p or "_job_runner" in p], processes
+        assert len(processes) <= 2, processes
         request = urllib.request.Request(
             url + "/api/2.0/mlflow/runs/search",
             data=json.dumps(
@@ -100,6 +116,8 @@ def test_ui_serves_the_sweep_store(tmp_path):
         out, _ = proc.communicate(timeout=30)
         assert f"Starting the MLflow UI at {url} on {uri}" in out
         assert f"MLflow UI: {url}" in out
+        assert f"{url}/#/experiments/{exp}?workflowType=machine_learning" in out
+        assert "StarletteDeprecationWarning" not in out
         assert f"file://{tmp_path}/artifacts" in out
         with pytest.raises((urllib.error.URLError, OSError)):
             _get(url + "/health")

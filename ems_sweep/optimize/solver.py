@@ -8,8 +8,11 @@ parallel jobs never share files, and its gap is read from its log.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -64,6 +67,26 @@ def _cbc_gap(log: str, objective: float | None) -> float | None:
     return None
 
 
+@functools.cache
+def _swallow_highs_banner() -> None:
+    """Print HiGHS' once-per-process copyright banner into /dev/null (one per sweep worker).
+
+    HiGHS writes it from C++ to file descriptor 1 when the first Highs object is built, before
+    PuLP can set output_flag; building that first object with fd 1 pointed away keeps it out.
+    """
+    import highspy
+
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    try:
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
 def solve(prob: pulp.LpProblem, cfg: DictConfig, has_integers: bool) -> SolveOutcome:
     s = cfg.solver
     name = _name(cfg)
@@ -71,6 +94,8 @@ def solve(prob: pulp.LpProblem, cfg: DictConfig, has_integers: bool) -> SolveOut
     run_s: float | None = None
     gap: float | None = None
     if name == SolverName.highs.value:
+        if not s.msg:
+            _swallow_highs_banner()
         solver = pulp.HiGHS(
             msg=bool(s.msg),
             timeLimit=float(s.time_limit_s),

@@ -206,6 +206,34 @@ def pivot(df: pd.DataFrame, metric: str, dims: list[str]) -> tuple[pd.DataFrame,
     return table, most
 
 
+def finished_counts(df: pd.DataFrame, table: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    """Finished jobs per pivot cell (same shape as table): 0 = no finished job, unlike n/a."""
+    labelled = df.assign(row=row_labels(df, dims))
+    ok = labelled[labelled["status"] == FINISHED]
+    counts = ok.groupby(["row", "mode"]).size().unstack("mode")
+    counts = counts.reindex(index=table.index, columns=table.columns).fillna(0).astype(int)
+    counts.index.name, counts.columns.name = None, None
+    return counts
+
+
+NO_FINISHED_JOB = "failed"  # a pivot cell whose jobs all failed (n/a: finished, no figure)
+
+
+def cell_texts(table: pd.DataFrame, finished: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """The pivot as text: the figure, n/a (finished, no figure), or failed (no finished job)."""
+
+    def text(value: float, n: int) -> str:
+        if pd.notna(value):
+            return f"{value:.{digits}f}"
+        return "n/a" if n > 0 else NO_FINISHED_JOB
+
+    out = table.copy().astype(object)
+    for r in table.index:
+        for c in table.columns:
+            out.loc[r, c] = text(table.loc[r, c], int(finished.loc[r, c]))
+    return out
+
+
 def pivot_metrics(df: pd.DataFrame, metric: str) -> list[str]:
     """The chosen metric plus savings % and EUR (the figures a sweep is usually run for)."""
     present = available_metrics(df)
@@ -241,6 +269,7 @@ class Comparison:
     dims: list[str]
     pivots: dict[str, pd.DataFrame]
     cell_jobs: int
+    finished: pd.DataFrame  # finished jobs per pivot cell (all pivots share the grid)
     failed: pd.DataFrame
     counts: dict[str, int]
 
@@ -254,6 +283,7 @@ def compare_runs(runs: pd.DataFrame, metric: str = DEFAULT_METRIC) -> Comparison
     for name in pivot_metrics(df, metric):
         pivots[name], most = pivot(df, name, dims)
         cell_jobs = max(cell_jobs, most)
+    grid = next(iter(pivots.values()))
     return Comparison(
         runs=df,
         metric=metric,
@@ -261,6 +291,7 @@ def compare_runs(runs: pd.DataFrame, metric: str = DEFAULT_METRIC) -> Comparison
         dims=dims,
         pivots=pivots,
         cell_jobs=cell_jobs,
+        finished=finished_counts(df, grid, dims),
         failed=failed_jobs(df),
         counts=status_counts(df),
     )

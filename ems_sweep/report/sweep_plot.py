@@ -24,7 +24,15 @@ def _axis_label(metric: str) -> str:
     return f"{metric} [{u}]" if u else metric
 
 
-def _bars(ax, table: pd.DataFrame, metric: str) -> None:
+def _no_finished(table: pd.DataFrame, finished: pd.DataFrame | None) -> np.ndarray:
+    """True where a cell has no finished job (drawn apart from n/a: finished, no value)."""
+    if finished is None:
+        return np.zeros(table.shape, dtype=bool)
+    counts = finished.reindex(index=table.index, columns=table.columns).fillna(0)
+    return counts.to_numpy() == 0
+
+
+def _bars(ax, table: pd.DataFrame, metric: str, finished: pd.DataFrame | None = None) -> None:
     n_rows, n_modes = table.shape
     width = 0.8 / max(n_modes, 1)
     x = np.arange(n_rows)
@@ -32,12 +40,13 @@ def _bars(ax, table: pd.DataFrame, metric: str) -> None:
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
+    failed = _no_finished(table, finished)
     for i, mode in enumerate(table.columns):
         values = table[mode].to_numpy(dtype=float)
         pos = x - 0.4 + width * (i + 0.5)
         bars = ax.bar(pos, np.nan_to_num(values), width, label=str(mode), color=cmap(i % 10))
-        for bar, value in zip(bars, values, strict=True):
-            text = "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+        for bar, value, none_ok in zip(bars, values, failed[:, i], strict=True):
+            text = "failed" if none_ok else "n/a" if np.isnan(value) else f"{value:.{digits}f}"
             y = 0.0 if np.isnan(value) else value
             ax.annotate(
                 text,
@@ -65,7 +74,9 @@ def _digits(data: np.ndarray) -> int:
     return 2 if finite.size and np.abs(finite).max() < 10 else 1
 
 
-def _heatmap_figure(tables: dict[str, pd.DataFrame], title: str, note: str):
+def _heatmap_figure(
+    tables: dict[str, pd.DataFrame], title: str, note: str, finished: pd.DataFrame | None
+):
     """Side-by-side heatmaps sharing the row labels; laid out by hand in inches.
 
     A 200-job grid has ~60 rows: tight_layout would measure every label again (seconds of
@@ -73,6 +84,7 @@ def _heatmap_figure(tables: dict[str, pd.DataFrame], title: str, note: str):
     """
     import matplotlib.pyplot as plt
     from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
 
     first = next(iter(tables.values()))
     n_rows, n_cols = first.shape
@@ -98,6 +110,19 @@ def _heatmap_figure(tables: dict[str, pd.DataFrame], title: str, note: str):
         limit = float(np.abs(finite).max()) if finite.size else 1.0
         cmap = colormaps["RdYlGn"].with_extremes(bad="lightgrey")
         image = ax.imshow(data, aspect="auto", cmap=cmap, vmin=-limit, vmax=limit)
+        failed = _no_finished(table, finished)
+        for r, c in zip(*np.nonzero(failed), strict=True):
+            ax.add_patch(
+                Rectangle(
+                    (c - 0.5, r - 0.5),
+                    1,
+                    1,
+                    facecolor="dimgrey",
+                    hatch="//",
+                    edgecolor="white",
+                    linewidth=0,
+                )  # fmt: skip
+            )
         ax.xaxis.tick_top()
         ax.set_xticks(range(n_cols), [str(c) for c in table.columns], rotation=30, ha="left")
         if i == 0:
@@ -108,12 +133,16 @@ def _heatmap_figure(tables: dict[str, pd.DataFrame], title: str, note: str):
             digits = _digits(data)
             for (r, c), value in np.ndenumerate(data):
                 text = "n/a" if np.isnan(value) else f"{value:.{digits}f}"
-                ax.text(c, r, text, ha="center", va="center", fontsize=6)
+                if failed[r, c]:
+                    text = "failed"
+                colour = "white" if failed[r, c] else "black"
+                ax.text(c, r, text, ha="center", va="center", fontsize=6, color=colour)
         fig.colorbar(image, cax=cax, label=_axis_label(metric))
         ax.set_title(f"{_axis_label(metric)}{note}", fontsize=9, pad=8)
         x += panel_w + cbar_gap + cbar_w + gap
     fig.suptitle(
-        f"{title}\nby building (rows) and mode (columns); grey: no finished job",
+        f"{title}\nby building (rows) and mode (columns); light grey: n/a (finished, no "
+        "value); dark hatched: no finished job",
         fontsize=10,
         y=1 - 0.1 / height,
         va="top",
@@ -122,7 +151,11 @@ def _heatmap_figure(tables: dict[str, pd.DataFrame], title: str, note: str):
 
 
 def plot_comparison(
-    tables: dict[str, pd.DataFrame], title: str, path: Path, cell_jobs: int = 1
+    tables: dict[str, pd.DataFrame],
+    title: str,
+    path: Path,
+    cell_jobs: int = 1,
+    finished: pd.DataFrame | None = None,
 ) -> Path:
     """Draw each metric's pivot (rows x modes) into one PNG; returns its path."""
     import matplotlib
@@ -133,12 +166,12 @@ def plot_comparison(
     n_rows = max(len(t.index) for t in tables.values())
     if n_rows > MAX_BAR_ROWS:
         note = f"\n(mean of up to {cell_jobs} jobs per cell)" if cell_jobs > 1 else ""
-        fig = _heatmap_figure(tables, title, note)
+        fig = _heatmap_figure(tables, title, note, finished)
     else:
         width = min(max(6.0, 1.1 * n_rows * max(len(t.columns) for t in tables.values())), 20)
         fig, axes = plt.subplots(len(tables), 1, figsize=(width, 3.6 * len(tables)), squeeze=False)
         for ax, (metric, table) in zip(axes.flat, tables.items(), strict=True):
-            _bars(ax, table, metric)
+            _bars(ax, table, metric, finished)
             note = f" (mean of up to {cell_jobs} jobs per bar)" if cell_jobs > 1 else ""
             ax.set_title(f"{_axis_label(metric)} by building and mode{note}", fontsize=10)
         fig.suptitle(title, fontsize=11)

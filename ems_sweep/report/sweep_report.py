@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ems_sweep.report.sweep_analysis import Comparison, dim_name, unit
+from ems_sweep.report.sweep_analysis import NO_FINISHED_JOB, Comparison, cell_texts, dim_name, unit
 from ems_sweep.report.sweep_store import Sweep
 
 
@@ -38,11 +38,28 @@ def extreme_lines(c: Comparison) -> list[str]:
         tie = f"  [tied with {ties} other job{'s' if ties > 1 else ''}]" if ties > 0 else ""
         lines.append(f"{label} {c.metric}: {value}  {describe_job(row)}{tie}")
     lines.append(f"(best = {direction} {c.metric}; failed jobs excluded)")
+    if c.extremes.best["run_id"] == c.extremes.worst["run_id"]:
+        others = len(c.runs) - 1
+        why = (
+            f"the {others} other job{'s' if others != 1 else ''} failed or have no {c.metric}"
+            if others
+            else "the selection has no other job"
+        )
+        lines.append(f"(best and worst are the same job: {why})")
     return lines
 
 
-def _pivot_text(table: pd.DataFrame) -> str:
-    return table.to_string(float_format=lambda v: f"{v:.2f}", na_rep="n/a")
+PIVOT_NOTE = (
+    f"n/a: the jobs finished but have no value (e.g. savings % on a baseline cost too small to "
+    f"be a base); {NO_FINISHED_JOB}: no job of the cell finished."
+)
+
+
+def _pivot_text(table: pd.DataFrame, finished: pd.DataFrame) -> str:
+    texts = cell_texts(table, finished)
+    # One space more than the widest cell, as pandas pads float columns (for a sign).
+    space = {c: 1 + max([len(str(c)), *(len(v) for v in texts[c])]) for c in texts.columns}
+    return texts.to_string(col_space=space)
 
 
 def sweep_header(sweep: Sweep, c: Comparison) -> list[str]:
@@ -62,7 +79,9 @@ def terminal_summary(sweep: Sweep, c: Comparison) -> str:
     for metric, table in c.pivots.items():
         note = f", mean of up to {c.cell_jobs} jobs per cell" if c.cell_jobs > 1 else ""
         lines += ["", f"{metric} [{unit(metric)}] by building (rows) and mode (columns){note}:"]
-        lines.append(_pivot_text(table))
+        lines.append(_pivot_text(table, c.finished))
+    if c.pivots:
+        lines.append(PIVOT_NOTE)
     lines.append("")
     if c.failed.empty:
         lines.append("Failed jobs: none")
@@ -109,7 +128,7 @@ def markdown_report(sweep: Sweep, c: Comparison, plot: Path | None, csv: Path | 
     for metric, table in c.pivots.items():
         note = f" (mean of up to {c.cell_jobs} jobs per cell)" if c.cell_jobs > 1 else ""
         lines += [f"## {metric} [{unit(metric)}] by building and mode{note}", ""]
-        lines += [markdown_table(table), ""]
+        lines += [markdown_table(cell_texts(table, c.finished)), "", PIVOT_NOTE, ""]
     if plot is not None:
         lines += ["## Plot", "", f"![comparison]({plot.name})", ""]
     lines += ["## Failed jobs", ""]

@@ -24,11 +24,13 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from ems_sweep.sweep_table import parent_description
 from ems_sweep.tracking.record import ERROR_FILE, build_record, find_sweep_dir, write_marker
 from ems_sweep.tracking.sweep import (
     TABLE_FILE,
     best_and_worst,
     read_sweep_file,
+    sweep_overrides,
     sweep_table,
     swept_keys,
     swept_values,
@@ -89,9 +91,10 @@ class MlflowTrackingCallback(Callback):
         sweep_dir = Path(launching_sweep_dir(config))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = list(config.hydra.overrides.task)
-        keys = swept_keys(overrides)
+        sweep = sweep_overrides(config)  # hydra.sweeper.params (named studies) + command line
+        keys = swept_keys(sweep)
         name = OmegaConf.select(config, "pipeline.name")
-        pipelines = swept_values(overrides, "pipeline") or [getattr(name, "value", str(name))]
+        pipelines = swept_values(sweep, "pipeline") or [getattr(name, "value", str(name))]
         experiments = sorted({experiment_name(tracking, p) for p in pipelines})
         commit = git_commit()
         data: dict[str, Any] = {
@@ -166,6 +169,7 @@ class MlflowTrackingCallback(Callback):
         self._sweep = None
         if not sweep or not sweep.get("parents") or sweep_dir is None:
             return
+        from ems_sweep.report.sweep_html import log_report
         from ems_sweep.tracking.logger import finish_parent
         from ems_sweep.tracking.store import Store
 
@@ -175,10 +179,12 @@ class MlflowTrackingCallback(Callback):
         failed = sum(1 for r in rows if r["status"] != "ok")
         metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
         tags["ems_sweep.n_jobs"] = str(len(rows))
+        tags.update(parent_description(rows, sweep["swept_keys"]))
         with tempfile.TemporaryDirectory() as tmp:
             table = write_table(rows, Path(tmp) / TABLE_FILE)
             for exp, run_id in sweep["parents"].items():
                 try:
+                    log_report(store, run_id, sweep_dir)
                     finish_parent(store, run_id, status, table, tags, metrics)
                 except Exception as exc:
                     log.error("Could not end MLflow parent run %s (%s): %s", run_id, exp, exc)

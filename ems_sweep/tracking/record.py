@@ -238,6 +238,12 @@ def run_name(config: dict[str, Any], overrides: list[str], swept_keys: list[str]
     return "-".join(p for p in parts if p)
 
 
+def swept_tags(overrides: list[str], swept_keys: list[str]) -> dict[str, str]:
+    """One tag per swept key with this job's value (`battery` = `large`), to filter and group."""
+    values = (item.split("=", 1) for item in overrides if "=" in item)
+    return {k.lstrip("+~"): tag_value(v) for k, v in values if k.lstrip("+~") in swept_keys}
+
+
 def find_sweep_dir(job_dir: Path) -> Path | None:
     """The sweep dir above a job dir: where Hydra wrote multirun.yaml."""
     for parent in Path(job_dir).resolve().parents:
@@ -317,6 +323,7 @@ def build_record(
             "ems_sweep.status": "ok" if ok else "failed",
         }
     )
+    tags.update(swept_tags(overrides, swept_keys or []))
     if info.get("num") is not None and info.get("mode") == "MULTIRUN":
         tags["ems_sweep.job_num"] = str(info["num"])
         sweep_dir = find_sweep_dir(job_dir)

@@ -26,6 +26,10 @@ STORE_DIR = "mlflow_runs"
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "artifacts"
 T = TypeVar("T")
+# MLflow 3's UI opens an experiment on the page its kind asks for; without the tag it guesses
+# GenAI and shows an empty traces overview. Ours hold classic runs (params, metrics, files).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 @dataclass(frozen=True)
@@ -123,10 +127,13 @@ def ensure_experiment(store: Store, name: str) -> str:
     def get_or_create() -> str:
         exp = c.get_experiment_by_name(name)
         if exp is not None:
+            if EXPERIMENT_KIND_TAG not in exp.tags:  # made before the tag, or by hand
+                c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
             return exp.experiment_id
         location = f"{store.artifact_root.rstrip('/')}/{name}" if store.artifact_root else None
+        tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
         try:
-            return c.create_experiment(name, artifact_location=location)
+            return c.create_experiment(name, artifact_location=location, tags=tags)
         except Exception as exc:  # created meanwhile by another process
             exp = c.get_experiment_by_name(name)
             if exp is None:

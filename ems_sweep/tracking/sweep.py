@@ -33,24 +33,69 @@ def write_sweep_file(sweep_dir: Path, data: dict[str, Any]) -> None:
     write_json(Path(sweep_dir) / SWEEP_FILE, data)
 
 
-def swept_keys(overrides: list[str]) -> list[str]:
-    """Keys given several values on the command line (`building=res1,res2` -> building)."""
+def sweep_overrides(config: Any) -> list[str]:
+    """What the sweeper expands: `hydra.sweeper.params` (named studies), then the command line.
+
+    Hydra's BasicSweeper reads them in this order and the last value of a key wins, so a study
+    swept from `conf/experiment/` and the same sweep typed on the command line look the same.
+    """
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    task = OmegaConf.select(config, "hydra.overrides.task") or []
+    return [f"{k}={v}" for k, v in params.items()] + [str(o) for o in task]
+
+
+def _final_overrides(overrides: list[str]) -> dict[str, Any]:
+    """key -> its last parsed override (the one the sweeper uses)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [o.get_key_element() for o in parsed if o.is_sweep_override()]
+    final: dict[str, Any] = {}
+    for o in OverridesParser.create().parse_overrides(overrides):
+        key = o.get_key_element().lstrip("+~")  # `+battery.x=1,2` sweeps battery.x
+        final.pop(key, None)
+        final[key] = o
+    return final
+
+
+def swept_keys(overrides: list[str]) -> list[str]:
+    """Keys given several values (`building=res1,res2` -> building), in sweep order."""
+    return [k for k, o in _final_overrides(overrides).items() if o.is_sweep_override()]
 
 
 def swept_values(overrides: list[str], key: str) -> list[str]:
     """The values a sweep override lists for key (e.g. the pipelines of a sweep)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    o = _final_overrides(overrides).get(key)
+    if o is None:
+        return []
+    if o.is_sweep_override():
+        return [str(v) for v in o.sweep_string_iterator()]
+    return [str(o.value())]
 
-    for o in OverridesParser.create().parse_overrides(overrides):
-        if o.get_key_element() == key:
-            if o.is_sweep_override():
-                return [str(v) for v in o.sweep_string_iterator()]
-            return [str(o.value())]
-    return []
+
+def job_count(overrides: list[str]) -> int:
+    """How many jobs the basic sweeper makes of these overrides (the product of the sweeps)."""
+    count = 1
+    for o in _final_overrides(overrides).values():
+        if o.is_sweep_override():
+            count *= len(list(o.sweep_string_iterator()))
+    return count
+
+
+def sweep_dir_overrides(sweep_dir: Path) -> list[str]:
+    """sweep_overrides of a finished sweep, from the multirun.yaml Hydra wrote into its dir."""
+    from omegaconf import OmegaConf
+
+    path = Path(sweep_dir) / "multirun.yaml"
+    return sweep_overrides(OmegaConf.load(path)) if path.exists() else []
+
+
+def recorded_swept_keys(sweep_dir: Path | None) -> list[str]:
+    """The sweep file's swept keys, or (a sweep run with tracking off) those of multirun.yaml."""
+    if sweep_dir is None:
+        return []
+    recorded = read_sweep_file(sweep_dir).get("swept_keys")
+    return list(recorded) if recorded else swept_keys(sweep_dir_overrides(sweep_dir))
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -75,7 +120,10 @@ def sweep_table(sweep_dir: Path, keys: list[str]) -> list[dict[str, Any]]:
     rows = []
     for job_dir, info in _jobs_with_info(sweep_dir):
         summary = read_summary(job_dir) or {}
-        values = dict(o.split("=", 1) for o in info.get("overrides", []) if "=" in o)
+        values = dict(
+            (k.lstrip("+~"), v)
+            for k, v in (o.split("=", 1) for o in info.get("overrides", []) if "=" in o)
+        )
         metrics = summary.get("metrics", {})
         marker = read_marker(job_dir)
         row: dict[str, Any] = {

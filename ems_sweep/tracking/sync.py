@@ -35,6 +35,7 @@ from ems_sweep.tracking.sweep import (
     best_and_worst,
     job_dirs,
     read_sweep_file,
+    recorded_swept_keys,
     sweep_table,
     write_sweep_file,
     write_table,
@@ -84,7 +85,7 @@ def _parent_for(
         # The sweep never reached its store: this replay's parent becomes the sweep's parent.
         sweep.setdefault("parents", {})[experiment] = run_id
         sweep.update(uri=store.uri, artifact_root=store.artifact_root, error=None)
-        sweep.setdefault("swept_keys", [])
+        sweep.setdefault("swept_keys", recorded_swept_keys(sweep_dir))
         write_sweep_file(sweep_dir, sweep)
     return run_id, True
 
@@ -99,7 +100,7 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
     to_close: dict[tuple[str, str], tuple[Store, Path]] = {}
     for job_dir in dirs:
         sweep_dir = find_sweep_dir(job_dir)
-        keys = read_sweep_file(sweep_dir).get("swept_keys", []) if sweep_dir else []
+        keys = recorded_swept_keys(sweep_dir)
         record = build_record(job_dir, keys)
         tracking = dict(record.tracking)
         if experiment:
@@ -137,7 +138,7 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
         report.logged.append(str(job_dir))
         log.info("logged %s as run %s", job_dir, run_id)
     for (_, parent_id), (store, sweep_dir) in to_close.items():
-        rows = sweep_table(sweep_dir, read_sweep_file(sweep_dir).get("swept_keys", []))
+        rows = sweep_table(sweep_dir, recorded_swept_keys(sweep_dir))
         failed = sum(1 for r in rows if r["status"] != "ok")
         metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
         with tempfile.TemporaryDirectory() as tmp:
