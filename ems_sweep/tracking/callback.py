@@ -190,6 +190,10 @@ class MlflowTrackingCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if not _enabled(config):
             return
+        from ems_sweep import outcome
+
+        if not _is_multirun(config) and outcome.rejected():
+            return  # a config error stopped the run before any work: nothing to log
         entered = time.perf_counter()
         end_ms = int(time.time() * 1000)
         job_dir = Path(config.hydra.runtime.output_dir)
