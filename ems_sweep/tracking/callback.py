@@ -29,6 +29,7 @@ from ems_sweep.tracking.sweep import (
     TABLE_FILE,
     best_and_worst,
     read_sweep_file,
+    record_sweep_end,
     sweep_table,
     swept_keys,
     swept_values,
@@ -59,6 +60,14 @@ def _is_multirun(config: DictConfig) -> bool:
 
 def _enabled(config: DictConfig) -> bool:
     return bool(_tracking(config).get("enabled", False))
+
+
+def _keep_marker(job_dir: Path, **values: Any) -> None:
+    """Write the job's marker; a full disk must not turn the finished job into a failed one."""
+    try:
+        write_marker(job_dir, **values)
+    except OSError as exc:
+        log.error("Could not write the marker of %s (%s); sync finds the job anyway", job_dir, exc)
 
 
 class MlflowTrackingCallback(Callback):
@@ -164,6 +173,8 @@ class MlflowTrackingCallback(Callback):
     def _finish_sweep(self, status: str) -> None:
         sweep, sweep_dir = self._sweep, self._sweep_dir
         self._sweep = None
+        if sweep and sweep_dir is not None:
+            record_sweep_end(sweep_dir, status)
         if not sweep or not sweep.get("parents") or sweep_dir is None:
             return
         from ems_sweep.tracking.logger import finish_parent
@@ -181,7 +192,13 @@ class MlflowTrackingCallback(Callback):
                 try:
                     finish_parent(store, run_id, status, table, tags, metrics)
                 except Exception as exc:
-                    log.error("Could not end MLflow parent run %s (%s): %s", run_id, exp, exc)
+                    log.error(
+                        "Could not end MLflow parent run %s (%s): %s; end it with: %s",
+                        run_id,
+                        exp,
+                        exc,
+                        SYNC_HINT.format(sweep_dir),
+                    )
 
     # ---- worker process (or the main one for a single run) -------------------------------
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -200,7 +217,10 @@ class MlflowTrackingCallback(Callback):
         raised = job_return._return_value if job_return.status == JobStatus.FAILED else None
         if isinstance(raised, BaseException) and not (job_dir / ERROR_FILE).exists():
             text = "".join(traceback.format_exception(raised))
-            (job_dir / ERROR_FILE).write_text(text)
+            try:
+                (job_dir / ERROR_FILE).write_text(text)
+            except OSError as exc:  # e.g. a full disk: the error still reaches the run's tags
+                log.error("Could not write %s: %s", job_dir / ERROR_FILE, exc)
         # The marker (mlflow_run.json) is written after logging, so it is not an artifact.
         marker: dict[str, Any] = {"start_time_ms": self._job_start_ms or end_ms,
                                   "end_time_ms": end_ms}  # fmt: skip
@@ -216,11 +236,11 @@ class MlflowTrackingCallback(Callback):
                 error,
                 SYNC_HINT.format(target),
             )
-            write_marker(job_dir, **marker, status="pending", error=error,
+            _keep_marker(job_dir, **marker, status="pending", error=error,
                          tracking_seconds=time.perf_counter() - entered)  # fmt: skip
             return
         seconds = time.perf_counter() - entered
-        write_marker(job_dir, **marker, status="logged", run_id=run_id, run_name=name,
+        _keep_marker(job_dir, **marker, status="logged", run_id=run_id, run_name=name,
                      error=None, tracking_seconds=seconds)  # fmt: skip
         log.info("MLflow run %s (%s) logged in %.2fs", run_id, name, seconds)
 
