@@ -152,3 +152,59 @@ def test_item7_tracking_settings_stay_out_of_job_dir_names(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
     assert names == ["0_building=res1,pipeline.plots=False", "1_building=res2,pipeline.plots=False"]
+
+
+def test_item3_three_sweeps_on_a_new_store_all_log(tmp_path):
+    """Started at once on a store that does not exist yet: one creates it, the others wait."""
+    db = tmp_path / "new" / "mlflow.db"
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ems_sweep",
+                "building=res1,res2",
+                "pipeline.plots=false",
+                "hydra/launcher=basic",
+                f"tracking.uri=sqlite:///{db}",
+                f"hydra.sweep.dir={tmp_path / name}",
+                "-m",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for name in ("a", "b", "c")
+    ]
+    errors = [p.communicate(timeout=400)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert sorted(active(db)) == [("job", "FINISHED")] * 6 + [("sweep", "FINISHED")] * 3
+    markers = [json.loads(p.read_text()) for p in tmp_path.glob("[abc]/*/mlflow_run.json")]
+    assert [m["status"] for m in markers] == ["logged"] * 6
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid:5000", "127.0.0.1:9"])
+def test_item6_unreachable_store_fails_fast_and_jobs_leave_pending_markers(tmp_path, host):
+    sweep_dir = tmp_path / "sweep"
+    started = time.perf_counter()
+    proc = run_cli(
+        [
+            "building=res1,res2",
+            "pipeline.plots=false",
+            "hydra/launcher=basic",
+            f"tracking.uri=http://{host}",
+            f"hydra.sweep.dir={sweep_dir}",
+            "-m",
+        ],
+        tmp_path,
+    )  # fmt: skip (default retries: about a minute per request without the probe)
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]  # the jobs succeeded, only logging did not
+    assert "unreachable" in proc.stdout + proc.stderr
+    markers = [json.loads(p.read_text()) for p in sweep_dir.glob("*/mlflow_run.json")]
+    assert [m["status"] for m in markers] == ["pending"] * 2
+    assert all(m["tracking_seconds"] < 2 for m in markers)
+    assert seconds < 45, f"{seconds:.0f}s: the store was retried"

@@ -91,7 +91,7 @@ class MlflowTrackingCallback(Callback):
             return
         from ems_sweep.tracking.logger import git_commit, start_parent
         from ems_sweep.tracking.remote import launching_sweep_dir
-        from ems_sweep.tracking.store import configure_http, experiment_name, resolve_store
+        from ems_sweep.tracking.store import configure_http, experiment_name, probe, resolve_store
 
         tracking = _tracking(config)
         cwd = Path(config.hydra.runtime.cwd)
@@ -115,6 +115,7 @@ class MlflowTrackingCallback(Callback):
             configure_http(tracking)
             store = resolve_store(tracking, cwd)
             data.update(uri=store.uri, artifact_root=store.artifact_root)
+            probe(store)  # fail fast; the jobs then write pending markers without retrying
             tags = {
                 "ems_sweep.sweep_dir": str(sweep_dir),
                 "ems_sweep.overrides": " ".join(overrides),
@@ -273,6 +274,7 @@ class MlflowTrackingCallback(Callback):
             Store,
             configure_http,
             experiment_name,
+            probe,
             resolve_store,
         )
 
@@ -291,6 +293,8 @@ class MlflowTrackingCallback(Callback):
             from ems_sweep.tracking.remote import find_parent_run, launching_sweep_dir
 
             parent_id = find_parent_run(store, experiment, launching_sweep_dir(config))
+        if not sweep:
+            probe(store)  # a single run (or no sweep file): one short request, not a minute
         if _is_multirun(config) and parent_id is None:
             log.warning("No parent run for experiment %s in the sweep file or store", experiment)
         run_id = log_job(
