@@ -26,6 +26,20 @@ log = logging.getLogger("ems_sweep")
 register_configs()
 
 
+def register_launcher() -> None:
+    """Make `hydra/launcher=ems_joblib` known to Hydra also in an editable install.
+
+    Hydra finds plugins by walking the hydra_plugins namespace on disk, which misses a package
+    mapped by an editable install's import hook; the class is registered under its name.
+    """
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.ems_sweep_launcher.ems_joblib_launcher import EmsJoblibLauncher
+
+    name = f"{EmsJoblibLauncher.__module__}.{EmsJoblibLauncher.__name__}"
+    Plugins.instance().class_name_to_class.setdefault(name, EmsJoblibLauncher)
+
+
 def freeze_gc_at_exit() -> None:
     """Skip the garbage collections of interpreter shutdown in this process.
 
@@ -111,6 +125,7 @@ def main() -> None:
         print(f"Error: {exc}", file=sys.stderr)
         sys.exit(outcome.EXIT_BAD_INPUT)
     outcome.reset()
+    register_launcher()
     run()
     result = outcome.current()
     if result.message:  # after Hydra's log lines: the last line of the run
