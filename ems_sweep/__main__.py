@@ -117,7 +117,10 @@ def main() -> None:
     """Run Hydra's app and exit with the code the run's job files justify (see outcome)."""
     args = sys.argv[1:]
     if any(a in VERBOSE_FLAGS for a in args):
-        args = [a for a in args if a not in VERBOSE_FLAGS] + [VERBOSE_OVERRIDE]
+        args = [a for a in args if a not in VERBOSE_FLAGS]
+        # next to the other overrides: Hydra's parser takes -m before or after them, not between
+        first = next((i for i, a in enumerate(args) if "=" in a and not a.startswith("-")), None)
+        args.insert(len(args) if first is None else first, VERBOSE_OVERRIDE)
         sys.argv[1:] = args
     try:
         check_overrides(args)

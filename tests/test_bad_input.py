@@ -31,7 +31,7 @@ def test_item8_failed_single_run_and_sweep_with_failed_jobs_exit_non_zero(tmp_pa
     sweep_dir = tmp_path / "sweep"
     proc = plain_cli(
         ["tracking=none", "battery.soc_min=0.1,2", "hydra.launcher.n_jobs=1",
-         f"hydra.sweep.dir={sweep_dir}", "-m"],
+         f"hydra.sweep.dir={sweep_dir}", "-m", "--verbose"],
         tmp_path,
     )  # fmt: skip
     assert proc.returncode == EXIT_JOBS_FAILED, proc.stderr[-2000:]
