@@ -199,6 +199,9 @@ class JoblibLauncher(_JoblibLauncher):
             ret.return_value = result
         except Exception as exc:  # a full disk: the log line above is all that is left
             log.error("Could not write the files of lost job #%d: %s", idx, exc)
+            from ems_sweep import outcome
+
+            outcome.note_unrecorded(f"#{idx} {' '.join(overrides)}")
             return ret
         self.hydra_context.callbacks.on_job_end(config=config, job_return=ret)
         return ret

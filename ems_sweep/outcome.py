@@ -51,6 +51,7 @@ def rejected() -> bool:
 def reset() -> None:
     global _outcome
     _outcome = Outcome()
+    _unrecorded.clear()
 
 
 def single_run_outcome(summary: dict[str, Any] | None) -> Outcome:
@@ -64,20 +65,30 @@ def single_run_outcome(summary: dict[str, Any] | None) -> Outcome:
     return Outcome(EXIT_FAILED)
 
 
-def sweep_outcome(sweep_dir: Path) -> Outcome:
+_unrecorded: list[str] = []  # jobs lost without a job dir to say so (e.g. a full disk)
+
+
+def note_unrecorded(job: str) -> None:
+    """A lost job whose files could not be written still counts as failed in the exit code."""
+    _unrecorded.append(job)
+
+
+def sweep_outcome(sweep_dir: Path, unrecorded: list[str] | None = None) -> Outcome:
     """A sweep's exit code from its job dirs: jobs without an ok summary.json count as failed."""
     from ems_sweep.pipelines.result import read_summary
     from ems_sweep.tracking.sweep import job_dirs
 
     jobs = job_dirs(sweep_dir)
-    failed = [d for d in jobs if (read_summary(d) or {}).get("status") != "ok"]
-    if not jobs:
+    failed = [d.name for d in jobs if (read_summary(d) or {}).get("status") != "ok"]
+    failed += unrecorded or []
+    total = len(jobs) + len(unrecorded or [])
+    if not total:
         return Outcome(EXIT_FAILED, f"Sweep {sweep_dir}: no job ran")
     if not failed:
         return Outcome()
-    names = ", ".join(d.name for d in failed[:5]) + (" ..." if len(failed) > 5 else "")
+    names = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
     message = (
-        f"{len(failed)} of {len(jobs)} jobs failed (error.txt in their job dirs under "
+        f"{len(failed)} of {total} jobs failed (error.txt in their job dirs under "
         f"{sweep_dir}: {names})"
     )
     return Outcome(EXIT_JOBS_FAILED, message)
@@ -105,4 +116,7 @@ class OutcomeCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_absolute():
             sweep_dir = Path(config.hydra.runtime.cwd) / sweep_dir
-        _outcome = sweep_outcome(sweep_dir) if sweep_dir.exists() else Outcome(EXIT_FAILED)
+        if sweep_dir.exists():
+            _outcome = sweep_outcome(sweep_dir, _unrecorded)
+        else:
+            _outcome = Outcome(EXIT_FAILED, f"Sweep {sweep_dir}: no job ran")

@@ -83,3 +83,11 @@ def test_item11_messages_name_the_key_the_user_set(tmp_path, overrides, named):
     assert proc.returncode == EXIT_BAD_INPUT
     out = proc.stdout + proc.stderr
     assert named in out and "OutOfBounds" not in out and "Traceback" not in out
+
+
+def test_item8_a_lost_job_without_files_still_fails_the_exit_code(tmp_path):
+    from ems_sweep.outcome import sweep_outcome
+
+    result = sweep_outcome(tmp_path, ["#3 building=res4"])
+    assert result.code == EXIT_JOBS_FAILED and result.message.startswith("1 of 1 jobs failed")
+    assert "#3 building=res4" in result.message
