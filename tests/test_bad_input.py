@@ -91,3 +91,19 @@ def test_item8_a_lost_job_without_files_still_fails_the_exit_code(tmp_path):
     result = sweep_outcome(tmp_path, ["#3 building=res4"])
     assert result.code == EXIT_JOBS_FAILED and result.message.startswith("1 of 1 jobs failed")
     assert "#3 building=res4" in result.message
+
+
+def test_item8_dates_outside_the_file_exit_non_zero_naming_them(tmp_path, cossmic_dir):
+    data = cossmic_dir / "DE_KN_residential1_60min.csv.gz"
+    proc = plain_cli(
+        [
+            "building=cossmic_res1",
+            f"building.path={data}",
+            "start_date=2030-01-01",
+            "tracking=none",
+        ],
+        tmp_path,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == EXIT_FAILED
+    assert "2030-01-01" in out and "outside" in out and "Traceback" not in out
