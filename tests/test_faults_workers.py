@@ -142,3 +142,25 @@ def test_item5_sigterm_ends_workers_and_runs(tmp_path):
     assert not [r for r in runs if r["status"] == "RUNNING"]
     late = [r for r in runs if r["kind"] == "job" and r["end_time"] > parents[0]["end_time"]]
     assert not late, "a child was logged after its parent ended"
+
+
+def test_item5_sigkill_of_the_main_process_leaves_no_worker_running(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    main = subprocess.Popen(
+        [sys.executable, "-m", "ems_sweep", "building=res1,res2", "n_days=14", "tracking=none",
+         "pipeline.plots=false", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}", "-m"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 240
+        while len(list(sweep_dir.glob("*/.hydra/config.yaml"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        workers = _children_of(main.pid)
+        assert workers
+        main.send_signal(signal.SIGKILL)
+        main.wait(timeout=60)
+    finally:
+        if main.poll() is None:
+            main.kill()
+    time.sleep(4)  # workers check their parent every second
+    assert not [pid for pid in workers if _alive(pid)], "orphaned workers"
