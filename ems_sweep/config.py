@@ -8,6 +8,8 @@ message naming the key, the value given and what is allowed, before any work sta
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import functools
 import zoneinfo
 from dataclasses import dataclass, field
 from enum import Enum
@@ -19,6 +21,11 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message names key, value and what is allowed."""
+
+
+# Ten years of local days: longer runs are not a use case, and the built-in generator and the
+# day-by-day solves scale with n_days (pandas timestamps end in the year 2262 anyway).
+MAX_N_DAYS = 3660
 
 
 class Source(Enum):
@@ -318,10 +325,77 @@ def _positive(cfg: DictConfig, key: str) -> None:
         _fail(key, value, "a value > 0")
 
 
+@functools.cache
+def _schema() -> DictConfig:
+    """The schema as a (read-only) config, built once per process."""
+    schema = OmegaConf.structured(EmsConfig)
+    OmegaConf.set_readonly(schema, True)
+    return schema
+
+
+def _schema_node(parts: list[str]) -> tuple[bool, Any]:
+    """(known?, schema node) for a dotted key: anything below a free-form dict is known."""
+    node: Any = _schema()
+    for part in parts:
+        if not isinstance(node, DictConfig):
+            return True, None  # below a leaf or list value (e.g. tariff.peak_hours.0)
+        if OmegaConf.get_type(node) is dict:
+            return True, None  # a dict of named entries, e.g. building.generator.appliances
+        if part not in node.keys():  # `in node` is False for a MISSING value
+            return False, None
+        node = node._get_node(part)
+    return True, node
+
+
+def schema_keys() -> list[str]:
+    """Every dotted key of the schema (groups and values), for suggestions."""
+    keys: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for key in node:
+            child = node._get_node(key)
+            keys.append(prefix + str(key))
+            if isinstance(child, DictConfig) and OmegaConf.get_type(child) is not dict:
+                walk(child, f"{prefix}{key}.")
+
+    walk(_schema(), "")
+    return keys
+
+
+def check_key(key: str, given: str | None = None) -> None:
+    """Raise ConfigError for a key the schema does not have, suggesting the nearest one.
+
+    `+key=value` makes Hydra add a key to a structured config; the schema must still decide.
+    """
+    known, _ = _schema_node(key.split("."))
+    if known:
+        return
+    close = difflib.get_close_matches(key, schema_keys(), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "see `python -m ems_sweep --cfg job`"
+    raise ConfigError(
+        f"Invalid config: unknown key {key}" + (f" (from {given})" if given else "") + f"; {hint}"
+    )
+
+
+def check_keys(cfg: DictConfig) -> None:
+    """Every key of a composed config exists in the schema (catches keys added with `+`)."""
+
+    def walk(node: DictConfig, prefix: str) -> None:
+        for key in node:
+            dotted = prefix + str(key)
+            check_key(dotted)
+            child = node._get_node(key)
+            if isinstance(child, DictConfig) and OmegaConf.get_type(child) is not dict:
+                walk(child, dotted + ".")
+
+    walk(cfg, "")
+
+
 def validate(cfg: DictConfig) -> None:
     """Checks across fields that the schema cannot express; raises ConfigError on the first."""
-    if cfg.n_days < 1:
-        _fail("n_days", cfg.n_days, "an integer >= 1")
+    check_keys(cfg)
+    if not 1 <= cfg.n_days <= MAX_N_DAYS:
+        _fail("n_days", cfg.n_days, f"an integer >= 1 and <= {MAX_N_DAYS} (ten years)")
     if cfg.resolution_min not in (15, 60):
         _fail("resolution_min", cfg.resolution_min, "15 or 60")
     try:
@@ -384,8 +458,9 @@ def validate(cfg: DictConfig) -> None:
         _fail("ev.soc_min", ev.soc_min, f"a value <= ev.target_soc ({ev.target_soc})")
     if not 0 <= ev.must_be_full_by_hour <= 23:
         _fail("ev.must_be_full_by_hour", ev.must_be_full_by_hour, "an hour 0..23")
-    if ev.enabled and (ev.capacity_kwh <= 0 or ev.charger_kw <= 0):
-        _fail("ev.capacity_kwh", ev.capacity_kwh, "capacity and charger_kw > 0 when ev.enabled")
+    for key in ("capacity_kwh", "charger_kw"):
+        if ev.enabled and ev[key] <= 0:
+            _fail(f"ev.{key}", ev[key], "a value > 0 when ev.enabled=true")
     if ev.v2g and ev.discharge_kw <= 0:
         _fail("ev.discharge_kw", ev.discharge_kw, "a value > 0 when ev.v2g=true")
 

@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PythonModel, PythonModelContext
-from mlflow.types.schema import AnyType, ColSpec, Schema
+from mlflow.types.schema import ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.config import ConfigError, Source
@@ -51,18 +51,6 @@ FIGURES = {
     "solve_time_seconds": "solve_time_s",
     "days_ok": "days_ok",
 }
-INPUT_SCHEMA = Schema(
-    [
-        ColSpec("string", "building_id", required=False),
-        # Any: MLflow's long rejects a missing cell (NaN) and double rejects ints other than 0/1;
-        # serving_rows checks it is a whole number >= 1.
-        ColSpec(AnyType(), "n_days", required=False),
-        ColSpec("string", "start_date", required=False),
-        ColSpec("string", "mode", required=False),
-        ColSpec("boolean", "battery_enabled", required=False),
-        ColSpec("boolean", "ev_enabled", required=False),
-    ]
-)
 OUTPUT_SCHEMA = Schema(
     [
         ColSpec("string", "building_id"),
@@ -83,7 +71,10 @@ OUTPUT_SCHEMA = Schema(
         ColSpec("string", "error", required=False),
     ]
 )
-SIGNATURE = ModelSignature(inputs=INPUT_SCHEMA, outputs=OUTPUT_SCHEMA)
+# No input schema: MLflow's enforcement of one drops unknown columns (a misspelt `bulding_id`
+# would run the logged building) and casts "false" to true. serving_rows checks the raw rows
+# (INPUT_COLUMNS, documented by the logged input example) and answers HTTP 400 naming the column.
+SIGNATURE = ModelSignature(inputs=None, outputs=OUTPUT_SCHEMA)
 
 
 class OptimizerModel(PythonModel):
@@ -105,7 +96,12 @@ class OptimizerModel(PythonModel):
             jobs = row_configs(frame, self.base, self.building_data)
         except RowError as exc:  # a 400 with the message when served, not a 500
             raise MlflowException.invalid_parameter_value(str(exc)) from exc
-        return pd.DataFrame([optimize_row(spec, cfg) for spec, cfg in jobs])
+        return json_ready(pd.DataFrame([optimize_row(spec, cfg) for spec, cfg in jobs]))
+
+
+def json_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Undefined figures as None, so the served JSON has null where NaN is not JSON."""
+    return frame.astype(object).where(frame.notna(), None)
 
 
 def optimize_row(spec: RowSpec, cfg: DictConfig) -> dict[str, Any]:

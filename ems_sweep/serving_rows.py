@@ -39,6 +39,10 @@ from ems_sweep.config import (
 
 CONFIG_MODULE = "ems_sweep.conf"
 INPUT_COLUMNS = ("building_id", "n_days", "start_date", "mode", "battery_enabled", "ev_enabled")
+# A request is answered while the client waits: a row covers at most a month, a request at most
+# a year of days in all (a 1-day row takes about 0.1-1 s). Longer studies are sweeps.
+SERVED_MAX_N_DAYS = 31
+SERVED_MAX_TOTAL_DAYS = 366
 
 # Hydra's compose API works on process-global state; a model server may call predict from
 # several threads at once.
@@ -108,6 +112,12 @@ def parse_rows(frame: pd.DataFrame, base: DictConfig) -> list[RowSpec]:
     for pos, (_, row) in enumerate(frame.iterrows()):
         values = {c: _plain(row.get(c)) for c in INPUT_COLUMNS}
         specs.append(_parse_row(pos, values, base, buildings, modes))
+    total = sum(spec.n_days for spec in specs)
+    if total > SERVED_MAX_TOTAL_DAYS:
+        raise RowError(
+            f"The request asks for n_days={total} in all; allowed: at most "
+            f"{SERVED_MAX_TOTAL_DAYS} days per request (split it, or run a sweep)"
+        )
     return specs
 
 
@@ -132,8 +142,8 @@ def _parse_row(
         n_days = int(base.n_days)
     else:
         n_days = _as_int(n_days)
-        if n_days is None or n_days < 1:
-            raise fail("n_days", "an integer >= 1")
+        if n_days is None or not 1 <= n_days <= SERVED_MAX_N_DAYS:
+            raise fail("n_days", f"an integer >= 1 and <= {SERVED_MAX_N_DAYS} (served)")
 
     start = values["start_date"]
     start = str(base.start_date) if start is None else _as_date(start)
@@ -148,7 +158,7 @@ def _parse_row(
         flag = values[column]
         flags[column] = bool(logged) if flag is None else _as_bool(flag)
         if flags[column] is None:
-            raise fail(column, "true or false")
+            raise fail(column, "a JSON boolean, true or false (not a string or number)")
 
     return RowSpec(building, n_days, start, mode, flags["battery_enabled"], flags["ev_enabled"])
 
@@ -178,14 +188,8 @@ def _as_int(value: Any) -> int | None:
 
 
 def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "1.0", "yes"):
-        return True
-    if text in ("false", "0", "0.0", "no"):
-        return False
-    return None
+    """A real boolean only: "false", "no" or 0 are rejected rather than guessed at."""
+    return value if isinstance(value, bool) else None
 
 
 def _as_date(value: Any) -> str | None:

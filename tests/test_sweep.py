@@ -12,6 +12,7 @@ import yaml
 from hydra import compose, initialize_config_module
 
 from ems_sweep.config import register_configs
+from ems_sweep.outcome import EXIT_JOBS_FAILED
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,11 +21,13 @@ def _job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir())
 
 
-def _sweep(cli, tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """A tracking-free multirun into tmp_path/sweep; asserts it exits 0."""
+def _sweep(
+    cli, tmp_path: Path, *overrides: str, exit_code: int = 0
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """A tracking-free multirun into tmp_path/sweep; asserts its exit code (0: all jobs ok)."""
     sweep_dir = tmp_path / "sweep"
     proc = cli(["tracking=none", *overrides, f"hydra.sweep.dir={sweep_dir}", "-m"], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == exit_code, proc.stderr[-3000:]
     return proc, sweep_dir
 
 
@@ -66,7 +69,13 @@ def test_basic_launcher_works_too(cli, tmp_path):
 
 
 def test_a_failing_job_does_not_take_the_sweep_down(cli, tmp_path):
-    proc, _ = _sweep(cli, tmp_path, "battery.soc_initial=0.5,0.99", "hydra.launcher.n_jobs=2")
+    proc, _ = _sweep(
+        cli,
+        tmp_path,
+        "battery.soc_initial=0.5,0.99",
+        "hydra.launcher.n_jobs=2",
+        exit_code=EXIT_JOBS_FAILED,
+    )
     table = proc.stdout[proc.stdout.index("Sweep ") :]
     assert " ok " in table and "failed" in table and "battery.soc_initial=0.99" in table
 

@@ -55,8 +55,6 @@ def format_savings(metrics: dict[str, Any]) -> str:
 
 def write_summary(result: JobResult, extra: dict[str, Any] | None = None) -> Path:
     """Write summary.json: the job figures, params, tags and status (the replayable record)."""
-    import json
-
     payload = {
         "status": result.status,
         "error": result.error,
@@ -65,11 +63,10 @@ def write_summary(result: JobResult, extra: dict[str, Any] | None = None) -> Pat
         "tags": result.tags,
         **(extra or {}),
     }
+    from ems_sweep.tracking.record import write_json
+
     path = Path(result.job_dir) / SUMMARY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
-    tmp.replace(path)
+    write_json(path, payload, default=_json_default)
     return path
 
 

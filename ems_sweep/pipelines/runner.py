@@ -9,12 +9,18 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ems_sweep.config import PipelineName
+from ems_sweep.config import ConfigError, PipelineName
+from ems_sweep.data.builtin import GeneratorError
+from ems_sweep.data.errors import DataError
+from ems_sweep.data.readers import FileFormatError
 from ems_sweep.pipelines.result import JobResult, write_summary
 
 log = logging.getLogger(__name__)
 
 ERROR_FILE = "error.txt"
+# Bad input (config, data files): their messages name the value; the traceback adds nothing for
+# a user, so it goes to error.txt and to the log at DEBUG (`--verbose`) only.
+EXPECTED_ERRORS = (ConfigError, DataError, GeneratorError, FileFormatError, FileNotFoundError)
 
 
 def user_params(cfg: DictConfig) -> dict[str, object]:
@@ -52,7 +58,11 @@ def run_job(cfg: DictConfig, job_dir: Path) -> JobResult:
             from ems_sweep.pipelines.comparison import run_comparison as run
         result = run(cfg, job_dir)
     except Exception as exc:  # one job's failure must not take the sweep down
-        log.exception("Job failed: %s", exc)
+        if isinstance(exc, EXPECTED_ERRORS):
+            log.error("Job failed: %s", exc)
+            log.debug("Traceback of the failure above", exc_info=exc)
+        else:
+            log.exception("Job failed: %s", exc)
         result = failed_result(cfg, job_dir, exc)
     result.metrics["job_pipeline_seconds"] = time.perf_counter() - started
     write_summary(result)

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(
             f"{path}: {len(report.logged)} job(s) logged, {len(report.skipped)} already in MLflow,"
-            f" {len(report.parents)} parent run(s) created"
+            f" {len(report.parents)} parent run(s) created, {len(report.repaired)} incomplete"
+            f" run(s) replaced, {len(report.ended)} parent run(s) left RUNNING ended"
         )
     return status
 

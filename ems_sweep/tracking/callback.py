@@ -30,6 +30,7 @@ from ems_sweep.tracking.sweep import (
     TABLE_FILE,
     best_and_worst,
     read_sweep_file,
+    record_sweep_end,
     sweep_overrides,
     sweep_table,
     swept_keys,
@@ -63,6 +64,14 @@ def _enabled(config: DictConfig) -> bool:
     return bool(_tracking(config).get("enabled", False))
 
 
+def _keep_marker(job_dir: Path, **values: Any) -> None:
+    """Write the job's marker; a full disk must not turn the finished job into a failed one."""
+    try:
+        write_marker(job_dir, **values)
+    except OSError as exc:
+        log.error("Could not write the marker of %s (%s); sync finds the job anyway", job_dir, exc)
+
+
 class MlflowTrackingCallback(Callback):
     """Registered under hydra.callbacks; does nothing when tracking.enabled is false."""
 
@@ -84,7 +93,7 @@ class MlflowTrackingCallback(Callback):
             return
         from ems_sweep.tracking.logger import git_commit, start_parent
         from ems_sweep.tracking.remote import launching_sweep_dir
-        from ems_sweep.tracking.store import configure_http, experiment_name, resolve_store
+        from ems_sweep.tracking.store import configure_http, experiment_name, probe, resolve_store
 
         tracking = _tracking(config)
         cwd = Path(config.hydra.runtime.cwd)
@@ -109,6 +118,7 @@ class MlflowTrackingCallback(Callback):
             configure_http(tracking)
             store = resolve_store(tracking, cwd)
             data.update(uri=store.uri, artifact_root=store.artifact_root)
+            probe(store)  # fail fast; the jobs then write pending markers without retrying
             tags = {
                 "ems_sweep.sweep_dir": str(sweep_dir),
                 "ems_sweep.overrides": " ".join(overrides),
@@ -167,6 +177,8 @@ class MlflowTrackingCallback(Callback):
     def _finish_sweep(self, status: str) -> None:
         sweep, sweep_dir = self._sweep, self._sweep_dir
         self._sweep = None
+        if sweep and sweep_dir is not None:
+            record_sweep_end(sweep_dir, status)
         if not sweep or not sweep.get("parents") or sweep_dir is None:
             return
         from ems_sweep.report.sweep_html import log_report
@@ -187,7 +199,13 @@ class MlflowTrackingCallback(Callback):
                     log_report(store, run_id, sweep_dir)
                     finish_parent(store, run_id, status, table, tags, metrics)
                 except Exception as exc:
-                    log.error("Could not end MLflow parent run %s (%s): %s", run_id, exp, exc)
+                    log.error(
+                        "Could not end MLflow parent run %s (%s): %s; end it with: %s",
+                        run_id,
+                        exp,
+                        exc,
+                        SYNC_HINT.format(sweep_dir),
+                    )
 
     # ---- worker process (or the main one for a single run) -------------------------------
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -196,13 +214,20 @@ class MlflowTrackingCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if not _enabled(config):
             return
+        from ems_sweep import outcome
+
+        if not _is_multirun(config) and outcome.rejected():
+            return  # a config error stopped the run before any work: nothing to log
         entered = time.perf_counter()
         end_ms = int(time.time() * 1000)
         job_dir = Path(config.hydra.runtime.output_dir)
         raised = job_return._return_value if job_return.status == JobStatus.FAILED else None
         if isinstance(raised, BaseException) and not (job_dir / ERROR_FILE).exists():
             text = "".join(traceback.format_exception(raised))
-            (job_dir / ERROR_FILE).write_text(text)
+            try:
+                (job_dir / ERROR_FILE).write_text(text)
+            except OSError as exc:  # e.g. a full disk: the error still reaches the run's tags
+                log.error("Could not write %s: %s", job_dir / ERROR_FILE, exc)
         # The marker (mlflow_run.json) is written after logging, so it is not an artifact.
         marker: dict[str, Any] = {"start_time_ms": self._job_start_ms or end_ms,
                                   "end_time_ms": end_ms}  # fmt: skip
@@ -218,11 +243,11 @@ class MlflowTrackingCallback(Callback):
                 error,
                 SYNC_HINT.format(target),
             )
-            write_marker(job_dir, **marker, status="pending", error=error,
+            _keep_marker(job_dir, **marker, status="pending", error=error,
                          tracking_seconds=time.perf_counter() - entered)  # fmt: skip
             return
         seconds = time.perf_counter() - entered
-        write_marker(job_dir, **marker, status="logged", run_id=run_id, run_name=name,
+        _keep_marker(job_dir, **marker, status="logged", run_id=run_id, run_name=name,
                      error=None, tracking_seconds=seconds)  # fmt: skip
         log.info("MLflow run %s (%s) logged in %.2fs", run_id, name, seconds)
 
@@ -255,6 +280,7 @@ class MlflowTrackingCallback(Callback):
             Store,
             configure_http,
             experiment_name,
+            probe,
             resolve_store,
         )
 
@@ -273,6 +299,8 @@ class MlflowTrackingCallback(Callback):
             from ems_sweep.tracking.remote import find_parent_run, launching_sweep_dir
 
             parent_id = find_parent_run(store, experiment, launching_sweep_dir(config))
+        if not sweep:
+            probe(store)  # a single run (or no sweep file): one short request, not a minute
         if _is_multirun(config) and parent_id is None:
             log.warning("No parent run for experiment %s in the sweep file or store", experiment)
         run_id = log_job(

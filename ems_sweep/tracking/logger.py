@@ -94,11 +94,23 @@ def log_job(
         if log_model:
             _log_model(store, run_id, record)
     except BaseException:
-        retry(lambda: c.set_terminated(run_id, "FAILED", end_time=now_ms()), "terminate")
+        discard_partial_run(c, run_id)
         raise
     end = max(record.end_time_ms or now_ms(), record.start_time_ms or 0)
     retry(lambda: c.set_terminated(run_id, record.status, end_time=end), "terminate")
     return run_id
+
+
+def discard_partial_run(c: Any, run_id: str) -> None:
+    """Delete a run cut off while logging; the job's files stay the record `sync` replays.
+
+    Marking it FAILED would turn a good job into an empty failed run (a full disk, a store that
+    went away). When even the delete fails, `sync` finds the incomplete run and replaces it.
+    """
+    try:
+        c.delete_run(run_id)
+    except Exception as exc:
+        log.warning("Could not delete the partial MLflow run %s: %s", run_id, exc)
 
 
 def _log_files(c: Any, run_id: str, record: JobRecord) -> None:

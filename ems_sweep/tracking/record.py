@@ -148,12 +148,29 @@ def write_marker(job_dir: Path, **values: Any) -> None:
     write_json(job_dir / JOB_MARKER, {**read_marker(job_dir), **values})
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic replace, so a reader never sees half a record."""
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as None (JSON null): bare NaN is not JSON (JSON.parse rejects it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any], default: Any = str) -> None:
+    """Atomic replace, so a reader never sees half a record; no .tmp left when a write fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    safe_default = lambda value: json_safe(default(value))  # noqa: E731 (numpy scalars too)
+    text = json.dumps(json_safe(data), indent=2, default=safe_default, allow_nan=False)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _day_ms(value: Any) -> int:

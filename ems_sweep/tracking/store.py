@@ -6,11 +6,12 @@ never pay its import time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 STORE_DIR = "mlflow_runs"
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "artifacts"
+PROBE_TIMEOUT_S = 5.0  # one request at sweep start: is the tracking server there at all?
+LOCK_SUFFIX = ".lock"  # mlflow.db.lock: held while the store is created
 T = TypeVar("T")
 # MLflow 3's UI opens an experiment on the page its kind asks for; without the tag it guesses
 # GenAI and shows an empty traces overview. Ours hold classic runs (params, metrics, files).
@@ -86,6 +89,26 @@ def configure_http(tracking: dict[str, Any]) -> None:
         os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = str(backoff)
 
 
+def probe(store: Store) -> None:
+    """Raise ConnectionError when an http(s) store does not answer one short request.
+
+    MLflow's own client retries each request for about a minute; a store that is down (or a
+    host name that does not resolve) is better found once, before any run is started.
+    """
+    if not store.uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{store.uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S)
+    except urllib.error.HTTPError:
+        return  # it answered (an auth proxy, an older server): reachable
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConnectionError(f"tracking store {store.uri} unreachable ({reason})") from exc
+
+
 def _is_locked(exc: BaseException) -> bool:
     text = f"{type(exc).__name__} {exc}".lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text
@@ -109,14 +132,41 @@ def retry(fn: Callable[[], T], what: str, attempts: int = 8) -> T:
 _clients: dict[str, MlflowClient] = {}
 
 
+@contextlib.contextmanager
+def creation_lock(db: Path) -> Iterator[None]:
+    """Hold `<db>.lock` (an OS file lock) while MLflow creates or migrates the SQLite file.
+
+    MlflowClient runs MLflow's schema migrations on first use; two processes doing that at
+    once on a new store fail ("table ... already exists", alembic version errors). With the
+    lock one process creates the store and the others wait, then find it ready.
+    """
+    db.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock, as before
+        yield
+        return
+    with open(db.with_name(db.name + LOCK_SUFFIX), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def client(store: Store) -> MlflowClient:
     """One MlflowClient per URI and process (workers are reused across jobs)."""
     if store.uri not in _clients:
         from mlflow.tracking import MlflowClient
 
+        def open_store() -> MlflowClient:
+            return retry(lambda: MlflowClient(tracking_uri=store.uri), "open store")
+
         if store.is_sqlite:
-            Path(store.uri.split(":///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
-        _clients[store.uri] = retry(lambda: MlflowClient(tracking_uri=store.uri), "open store")
+            with creation_lock(Path(store.uri.split(":///", 1)[-1])):
+                _clients[store.uri] = open_store()
+        else:
+            _clients[store.uri] = open_store()
     return _clients[store.uri]
 
 

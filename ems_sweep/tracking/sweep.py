@@ -10,7 +10,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from ems_sweep.pipelines.result import read_summary
+from ems_sweep.pipelines.result import SUMMARY_FILE, read_summary
 from ems_sweep.tracking.record import load_hydra_info, read_json, read_marker, write_json
 
 SWEEP_FILE = "mlflow_sweep.json"
@@ -31,6 +31,24 @@ def read_sweep_file(sweep_dir: Path) -> dict[str, Any]:
 
 def write_sweep_file(sweep_dir: Path, data: dict[str, Any]) -> None:
     write_json(Path(sweep_dir) / SWEEP_FILE, data)
+
+
+def record_sweep_end(sweep_dir: Path, status: str) -> None:
+    """Note in the sweep file how the sweep ended, before the store is told (it may fail)."""
+    try:
+        write_sweep_file(sweep_dir, {**read_sweep_file(sweep_dir), "ended": status})
+    except OSError:  # a full disk: `sync` then judges by the job files alone
+        pass
+
+
+def sweep_status(sweep_dir: Path) -> str:
+    """The parent status a sweep's files justify: how it ended when its process recorded that,
+    else (the process died) FINISHED only when every job dir has its summary.json."""
+    ended = read_sweep_file(sweep_dir).get("ended")
+    if ended:
+        return str(ended)
+    done = all((d / SUMMARY_FILE).exists() for d in job_dirs(sweep_dir))
+    return "FINISHED" if done else "FAILED"
 
 
 def sweep_overrides(config: Any) -> list[str]:

@@ -1,8 +1,12 @@
 """Replay job dirs into MLflow (after an unreachable store), never duplicating a logged run.
 
-A job counts as logged when its experiment holds a FINISHED/FAILED run tagged with its job dir
-(`ems_sweep.job_dir`); anything else (no run, or a run cut off while logging) is (re)logged.
-A sweep dir gets its parent run (found by `ems_sweep.sweep_dir`, else created) and its table.
+The job's files are the truth. A job counts as logged when its experiment holds a run tagged
+with its job dir (`ems_sweep.job_dir`) that matches them: the status the files give, every
+metric of summary.json, and (when artifacts are logged) summary.json among its artifacts.
+Anything else (no run, a run cut off while logging, left RUNNING, or marked FAILED by a store
+error) is replaced. A sweep dir gets its parent run (found by `ems_sweep.sweep_dir`, else
+created) with its table, and a parent left RUNNING (the sweep's process died, or the store
+failed at its end) is ended: FINISHED when every job dir has its summary.json, else FAILED.
 """
 
 from __future__ import annotations
@@ -11,16 +15,23 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ems_sweep.pipelines.result import SUMMARY_FILE
 from ems_sweep.tracking.logger import (
-    TERMINAL_KEPT,
     find_runs,
     finish_parent,
     git_commit,
     log_job,
     start_parent,
 )
-from ems_sweep.tracking.record import build_record, find_sweep_dir, load_hydra_info, write_marker
+from ems_sweep.tracking.record import (
+    JobRecord,
+    build_record,
+    find_sweep_dir,
+    load_hydra_info,
+    write_marker,
+)
 from ems_sweep.tracking.store import (
     Store,
     client,
@@ -36,6 +47,7 @@ from ems_sweep.tracking.sweep import (
     job_dirs,
     read_sweep_file,
     recorded_swept_keys,
+    sweep_status,
     sweep_table,
     write_sweep_file,
     write_table,
@@ -49,6 +61,18 @@ class SyncReport:
     logged: list[str] = field(default_factory=list)  # job dirs logged now
     skipped: list[str] = field(default_factory=list)  # already in the store
     parents: list[str] = field(default_factory=list)  # parent run ids created
+    repaired: list[str] = field(default_factory=list)  # job dirs whose incomplete run was replaced
+    ended: list[str] = field(default_factory=list)  # parent run ids left RUNNING, ended now
+
+
+def is_complete(run: Any, record: JobRecord, c: Any, log_artifacts: bool) -> bool:
+    """The store's run holds what the job's files say (status, metrics, summary artifact)."""
+    if run.info.status != record.status or not set(record.metrics) <= set(run.data.metrics):
+        return False
+    if log_artifacts and (record.job_dir / SUMMARY_FILE).exists():
+        names = {a.path for a in retry(lambda: c.list_artifacts(run.info.run_id), "artifacts")}
+        return SUMMARY_FILE in names
+    return True
 
 
 def _store_for(job_dir: Path, uri: str | None, tracking: dict) -> Store:
@@ -106,21 +130,28 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
         if experiment:
             tracking["experiment"] = experiment
         configure_http(tracking)
-        store = _store_for(job_dir, uri, tracking)
+        sweep = read_sweep_file(sweep_dir) if sweep_dir else {}
+        if uri is None and sweep.get("uri"):  # the parent's store, as the callback logs to
+            store = Store(sweep["uri"], sweep.get("artifact_root"))
+        else:
+            store = _store_for(job_dir, uri, tracking)
         exp = experiment_name(tracking, record.pipeline)
         experiment_id = ensure_experiment(store, exp)
         existing = find_runs(store, experiment_id, {"ems_sweep.job_dir": str(job_dir)})
-        if any(r.info.status in TERMINAL_KEPT for r in existing):
-            report.skipped.append(str(job_dir))
-            continue
         mlflow_client = client(store)
-        for run in existing:  # cut off while logging: replace it
-            retry(lambda r=run, c=mlflow_client: c.delete_run(r.info.run_id), "delete partial")
+        log_artifacts = bool(tracking.get("log_artifacts", True))
         parent_id = None
         if sweep_dir is not None:
             parent_id, created = _parent_for(store, exp, sweep_dir, report)
-            if created:
+            if created or _is_running(store, parent_id):
                 to_close[(store.uri, parent_id)] = (store, sweep_dir)
+        if any(is_complete(r, record, mlflow_client, log_artifacts) for r in existing):
+            report.skipped.append(str(job_dir))
+            continue
+        for run in existing:  # incomplete (cut off, left RUNNING, wrongly FAILED): replace it
+            _discard(mlflow_client, run)
+        if existing:
+            report.repaired.append(str(job_dir))
         extra = {"ems_sweep.replayed": "true"}
         commit = (read_sweep_file(sweep_dir).get("git_commit") if sweep_dir else None) or None
         if commit:
@@ -131,7 +162,7 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
             exp,
             parent_run_id=parent_id,
             extra_tags=extra,
-            log_artifacts=bool(tracking.get("log_artifacts", True)),
+            log_artifacts=log_artifacts,
             log_model=bool(tracking.get("log_model", False)),
         )
         write_marker(job_dir, status="logged", run_id=run_id, run_name=record.run_name, error=None)
@@ -141,7 +172,21 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
         rows = sweep_table(sweep_dir, recorded_swept_keys(sweep_dir))
         failed = sum(1 for r in rows if r["status"] != "ok")
         metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
+        if parent_id not in report.parents:
+            report.ended.append(parent_id)
         with tempfile.TemporaryDirectory() as tmp:
             table = write_table(rows, Path(tmp) / TABLE_FILE)
-            finish_parent(store, parent_id, "FINISHED", table, best_and_worst(rows), metrics)
+            status = sweep_status(sweep_dir)
+            finish_parent(store, parent_id, status, table, best_and_worst(rows), metrics)
     return report
+
+
+def _discard(c: Any, run: Any) -> None:
+    """Delete an incomplete run; one left RUNNING is ended KILLED first (none stays RUNNING)."""
+    if run.info.status == "RUNNING":
+        retry(lambda: c.set_terminated(run.info.run_id, "KILLED"), "end partial")
+    retry(lambda: c.delete_run(run.info.run_id), "delete partial")
+
+
+def _is_running(store: Store, run_id: str) -> bool:
+    return retry(lambda: client(store).get_run(run_id), "get parent").info.status == "RUNNING"

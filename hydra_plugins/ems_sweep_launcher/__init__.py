@@ -1,0 +1,1 @@
+"""Hydra plugin entry for ems-sweep's launcher (Hydra loads launchers from hydra_plugins only)."""

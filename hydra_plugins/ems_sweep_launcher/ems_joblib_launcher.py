@@ -1,0 +1,7 @@
+"""`hydra/launcher=ems_joblib`: the class Hydra instantiates; the code is ems_sweep.launcher."""
+
+from ems_sweep.launcher import JoblibLauncher
+
+
+class EmsJoblibLauncher(JoblibLauncher):
+    """Hydra's joblib launcher that outlives a dead worker (see ems_sweep.launcher)."""
