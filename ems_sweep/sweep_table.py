@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 # (sweep_table.csv column, header with its unit): the figures a sweep is usually run for.
 FIGURES = (
-    ("avg_savings_pct", "savings [%]"),
+    ("savings_pct", "savings [%]"),  # the period's, on the same base as savings [EUR]
     ("savings_eur", "savings [EUR]"),
     ("total_cost", "cost [EUR]"),
     ("optimization_time_seconds", "solve [s]"),

@@ -143,9 +143,9 @@ def test_swept_keys_and_best_worst() -> None:
     assert swept_keys(overrides) == ["building", "pipeline"]
     assert swept_values(overrides, "pipeline") == ["comparison", "learning"]
     rows = [
-        {"job": 0, "status": "ok", "avg_savings_pct": 5.0, "run_id": "a", "run_name": "x"},
-        {"job": 1, "status": "ok", "avg_savings_pct": 12, "run_id": "b", "run_name": "y"},
-        {"job": 2, "status": "failed", "avg_savings_pct": 99.0, "run_id": "c", "run_name": "z"},
+        {"job": 0, "status": "ok", "savings_pct": 5.0, "run_id": "a", "run_name": "x"},
+        {"job": 1, "status": "ok", "savings_pct": 12, "run_id": "b", "run_name": "y"},
+        {"job": 2, "status": "failed", "savings_pct": 99.0, "run_id": "c", "run_name": "z"},
     ]
     tags = best_and_worst(rows)
     assert tags["ems_sweep.best_job"] == "1" and tags["ems_sweep.worst_job"] == "0"

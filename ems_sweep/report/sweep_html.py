@@ -22,7 +22,7 @@ import pandas as pd
 
 from ems_sweep.sweep_table import FIGURES, NA, NA_NOTE, REPORT_FILE
 
-SAVINGS = "avg_savings_pct"  # the figure the report ranks and maps (savings [%])
+SAVINGS = "savings_pct"  # the figure the report ranks and maps: the period's savings [%]
 OK = "ok"
 NO_FINISHED = "no finished job"
 # Group keys whose numeric settings are not one value per option (hourly weights, profiles).
@@ -129,8 +129,6 @@ def from_comparison(title: str, runs: pd.DataFrame, dims: list[str], facts: list
     for name, _ in FIGURES:
         col = f"metrics.{name}"
         jobs[name] = pd.to_numeric(runs[col], errors="coerce") if col in runs else math.nan
-    if jobs[SAVINGS].isna().all() and "metrics.savings_pct" in runs:
-        jobs[SAVINGS] = pd.to_numeric(runs["metrics.savings_pct"], errors="coerce")
     jobs["error"] = runs["error"].fillna("")
     params = {}
     for key in keys:

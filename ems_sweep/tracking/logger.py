@@ -44,12 +44,21 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "\\'") + "'"
 
 
-def find_runs(store: Store, experiment_id: str, tags: dict[str, str]) -> list[Any]:
-    """Active runs of an experiment whose tags equal all of `tags` (dedupe for replays)."""
+def find_runs(
+    store: Store, experiment_id: str, tags: dict[str, str], deleted: bool = False
+) -> list[Any]:
+    """Runs of an experiment whose tags equal all of `tags` (dedupe for replays): the active
+    ones, or with `deleted` the deleted ones (partial runs a full disk could not end)."""
+    from mlflow.entities import ViewType
+
     query = " and ".join(f"tags.`{k}` = {_quote(v)}" for k, v in tags.items())
+    view = ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY
     c = client(store)
     return retry(
-        lambda: c.search_runs([experiment_id], filter_string=query, max_results=100), "search"
+        lambda: c.search_runs(
+            [experiment_id], filter_string=query, run_view_type=view, max_results=100
+        ),
+        "search",
     )
 
 
@@ -107,10 +116,14 @@ def discard_partial_run(c: Any, run_id: str) -> None:
     Marking it FAILED would turn a good job into an empty failed run (a full disk, a store that
     went away). When even the delete fails, `sync` finds the incomplete run and replaces it.
     """
-    try:
-        c.delete_run(run_id)
-    except Exception as exc:
-        log.warning("Could not delete the partial MLflow run %s: %s", run_id, exc)
+    for step, call in (
+        ("end", lambda: c.set_terminated(run_id, "KILLED", end_time=now_ms())),
+        ("delete", lambda: c.delete_run(run_id)),
+    ):
+        try:
+            call()
+        except Exception as exc:
+            log.warning("Could not %s the partial MLflow run %s: %s", step, run_id, exc)
 
 
 def _log_files(c: Any, run_id: str, record: JobRecord) -> None:

@@ -153,8 +153,6 @@ def sweep_table(sweep_dir: Path, keys: list[str]) -> list[dict[str, Any]]:
         row.update({k: values.get(k, "") for k in keys})
         for name in TABLE_METRICS:
             row[name] = metrics.get(name, "")
-        if row["avg_savings_pct"] == "" and "savings_pct" in metrics:
-            row["avg_savings_pct"] = metrics["savings_pct"]
         row["error"] = summary.get("error") or ""
         row["job_dir"] = job_dir.name
         rows.append(row)
@@ -171,22 +169,23 @@ def write_table(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def best_and_worst(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """Tags naming the good jobs with the highest and lowest avg_savings_pct."""
+    """Tags naming the good jobs with the highest and lowest savings_pct (the period's,
+    end-of-period storage included, as savings_eur)."""
     scored = [
         r
         for r in rows
         if r["status"] == "ok"
-        and isinstance(r["avg_savings_pct"], int | float)
-        and not isinstance(r["avg_savings_pct"], bool)
+        and isinstance(r["savings_pct"], int | float)
+        and not isinstance(r["savings_pct"], bool)
     ]
     if not scored:
         return {}
-    best = max(scored, key=lambda r: r["avg_savings_pct"])
-    worst = min(scored, key=lambda r: r["avg_savings_pct"])
+    best = max(scored, key=lambda r: r["savings_pct"])
+    worst = min(scored, key=lambda r: r["savings_pct"])
     tags = {}
     for label, row in (("best", best), ("worst", worst)):
         tags[f"ems_sweep.{label}_job"] = str(row["job"])
         tags[f"ems_sweep.{label}_run_id"] = str(row["run_id"])
         tags[f"ems_sweep.{label}_run_name"] = str(row["run_name"])
-        tags[f"ems_sweep.{label}_avg_savings_pct"] = f"{row['avg_savings_pct']:.3f}"
+        tags[f"ems_sweep.{label}_savings_pct"] = f"{row['savings_pct']:.3f}"
     return tags

@@ -139,6 +139,7 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
         experiment_id = ensure_experiment(store, exp)
         existing = find_runs(store, experiment_id, {"ems_sweep.job_dir": str(job_dir)})
         mlflow_client = client(store)
+        _end_deleted_partials(mlflow_client, store, experiment_id, job_dir)
         log_artifacts = bool(tracking.get("log_artifacts", True))
         parent_id = None
         if sweep_dir is not None:
@@ -179,6 +180,14 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
             status = sweep_status(sweep_dir)
             finish_parent(store, parent_id, status, table, best_and_worst(rows), metrics)
     return report
+
+
+def _end_deleted_partials(c: Any, store: Store, experiment_id: str, job_dir: Path) -> None:
+    """Partial runs deleted while the store could not end them: end them KILLED (none stays
+    RUNNING, even among deleted runs)."""
+    for run in find_runs(store, experiment_id, {"ems_sweep.job_dir": str(job_dir)}, deleted=True):
+        if run.info.status == "RUNNING":
+            retry(lambda r=run: c.set_terminated(r.info.run_id, "KILLED"), "end partial")
 
 
 def _discard(c: Any, run: Any) -> None:
