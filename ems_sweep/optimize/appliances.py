@@ -34,9 +34,9 @@ from ems_sweep.optimize.cycles import (
     forbidden_start_hours,
     start_penalties,
 )
+from ems_sweep.optimize.lp import Terms, add
 from ems_sweep.optimize.schedule import CyclePlacement
 
-Terms = list[tuple[pulp.LpVariable, float]]
 SHIFT_EPS = 1e-6  # EUR per hour of shift: a tie-breaker, below every reported cent
 
 
@@ -76,11 +76,6 @@ def constraint_name(*parts: object) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(str(p) for p in parts))
 
 
-def _add(prob: pulp.LpProblem, name: str, terms: Terms, sense: int, rhs: float) -> None:
-    expr = pulp.LpAffineExpression(terms)
-    prob.addConstraint(pulp.LpConstraint(expr, sense, name=name, rhs=rhs))
-
-
 def add_start_variables(
     prob: pulp.LpProblem, day: DayData, params: ApplianceParams
 ) -> ApplianceVars:
@@ -109,7 +104,7 @@ def add_cycle_once(prob: pulp.LpProblem, day: DayData, av: ApplianceVars) -> Non
     """cycle_once_<cycle>: every cycle runs exactly once, sum_s x[c, s] = 1."""
     for c in day.cycles:
         terms = [(x, 1.0) for _, x in av.starts[c.cycle_id]]
-        _add(prob, constraint_name("cycle_once", c.cycle_id), terms, pulp.LpConstraintEQ, 1.0)
+        add(prob, terms, pulp.LpConstraintEQ, 1.0, constraint_name("cycle_once", c.cycle_id))
 
 
 def add_device_one_programme(prob: pulp.LpProblem, day: DayData, av: ApplianceVars) -> None:
@@ -132,7 +127,7 @@ def add_device_one_programme(prob: pulp.LpProblem, day: DayData, av: ApplianceVa
         for t, terms in enumerate(steps):
             if len(cycles_at[dev][t]) > 1:
                 name = constraint_name("device_one_programme", dev, t)
-                _add(prob, name, terms, pulp.LpConstraintLE, 1.0)
+                add(prob, terms, pulp.LpConstraintLE, 1.0, name)
 
 
 def add_appliances(prob: pulp.LpProblem, day: DayData, params: ApplianceParams) -> ApplianceVars:
@@ -149,7 +144,7 @@ def appliances_fixed(prob: pulp.LpProblem, day: DayData, av: ApplianceVars) -> N
     for c in day.cycles:
         xs = [x for s, x in av.starts[c.cycle_id] if s == c.observed_start_step]
         name = constraint_name("appliance_fixed", c.cycle_id)
-        _add(prob, name, [(xs[0], 1.0)], pulp.LpConstraintEQ, 1.0)
+        add(prob, [(xs[0], 1.0)], pulp.LpConstraintEQ, 1.0, name)
 
 
 def placements(av: ApplianceVars, day: DayData) -> list[CyclePlacement]:
