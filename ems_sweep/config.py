@@ -59,6 +59,17 @@ class EndStorage(Enum):
     value = "value"
 
 
+class ForecastName(Enum):
+    perfect = "perfect"
+    persistence = "persistence"
+    average = "average"
+
+
+class LoadLag(Enum):
+    day = "day"
+    week = "week"
+
+
 class PriorShape(Enum):
     uniform = "uniform"
     daytime = "daytime"
@@ -251,6 +262,25 @@ class PipelineConfig:
 
 
 @dataclass
+class ForecastConfig:
+    """What the optimizer knows when it plans (ems_sweep/forecast/ says what each one reads).
+
+    perfect: the day's actual load, PV, EV trips and appliance cycles (an upper bound). Any
+    other forecaster plans on data strictly before the planning time, knows no appliance cycle
+    in advance, and its plan is executed against the actual data (optimize/execute.py).
+    """
+
+    name: ForecastName = ForecastName.perfect
+    # persistence: load = the same hours of the previous day (day) or of the same weekday last
+    # week (week); PV = the previous day's profile; EV trips = the previous day's.
+    load_lag: LoadLag = LoadLag.day
+    # average: load = mean of the same hours of the last load_weeks same weekdays; PV = mean
+    # profile of the last pv_days days; EV trips = those of the same weekday last week.
+    load_weeks: int = 4
+    pv_days: int = 3
+
+
+@dataclass
 class SolverConfig:
     name: SolverName = SolverName.highs
     time_limit_s: float = 60.0
@@ -285,6 +315,7 @@ class EmsConfig:
     tariff: TariffConfig = field(default_factory=TariffConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     n_days: int = 1
     start_date: str = "2016-06-01"
@@ -425,6 +456,20 @@ def validate(cfg: DictConfig) -> None:
             "rules; only cycles move, so the whole saving is appliance shifting): use a MILP "
             "mode (centralized, centralized_phases)",
         )
+    f = OmegaConf.select(cfg, "forecast")
+    if f is not None:
+        for key in ("load_weeks", "pv_days"):
+            if f[key] < 1:
+                _fail(f"forecast.{key}", f[key], "an integer >= 1")
+        if p.attribution and f.name != ForecastName.perfect:
+            _fail(
+                "pipeline.attribution",
+                p.attribution,
+                "false unless forecast=perfect (the attribution holds flexibilities at the "
+                "baseline's flows of a perfectly known day)",
+            )
+        if f.name != ForecastName.perfect and p.name != PipelineName.comparison:
+            _fail("forecast", f.name.value, "perfect with pipeline=learning")
     _positive(cfg, "pipeline.prior_strength")
     _fraction(cfg, "pipeline.preference_threshold")
     _non_negative(cfg, "pipeline.penalty_eur_per_unlikely_start")
