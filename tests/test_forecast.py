@@ -175,3 +175,18 @@ def test_report_and_daily_hold_the_forecast_figures(cossmic_dir, tmp_path: Path)
     assert "value_of_perfect_information_eur" in result.metrics
     report = (tmp_path / "report.md").read_text()
     assert "Forecast" in report and "executed" in report
+
+
+def test_forecast_value_study_sweeps_forecast_building_and_hardware():
+    from hydra import compose, initialize_config_module
+
+    from ems_sweep.config import register_configs
+
+    register_configs()
+    with initialize_config_module(config_module="ems_sweep.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="config", overrides=["+experiment=forecast_value"], return_hydra_config=True
+        )
+    params = cfg.hydra.sweeper.params
+    assert params["forecast"] == "perfect,persistence,average"
+    assert {"building", "battery", "ev"} <= set(params)
