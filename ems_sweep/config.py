@@ -278,6 +278,9 @@ class ForecastConfig:
     # profile of the last pv_days days; EV trips = those of the same weekday last week.
     load_weeks: int = 4
     pv_days: int = 3
+    # Re-plan every this many hours during the day from the executed state (an MPC loop: the
+    # rest of today plus the look-ahead, same forecasts); None: once a day at midnight.
+    replan_hours: int | None = None
 
 
 @dataclass
@@ -461,6 +464,8 @@ def validate(cfg: DictConfig) -> None:
         for key in ("load_weeks", "pv_days"):
             if f[key] < 1:
                 _fail(f"forecast.{key}", f[key], "an integer >= 1")
+        if f.replan_hours is not None and not 1 <= f.replan_hours <= 23:
+            _fail("forecast.replan_hours", f.replan_hours, "hours 1..23, or null (once a day)")
         if p.attribution and f.name != ForecastName.perfect:
             _fail(
                 "pipeline.attribution",

@@ -190,3 +190,22 @@ def test_forecast_value_study_sweeps_forecast_building_and_hardware():
     params = cfg.hydra.sweeper.params
     assert params["forecast"] == "perfect,persistence,average"
     assert {"building", "battery", "ev"} <= set(params)
+
+
+def test_replan_changes_only_what_follows_each_replan(cossmic_dir):
+    cfg = cossmic_cfg(cossmic_dir, "cossmic_res4", "start_date=2016-06-01", "n_days=2")
+    with open_dict(cfg):
+        cfg.forecast.name = "persistence"
+    _, once = _runs(cfg)
+    with open_dict(cfg):
+        cfg.forecast.replan_hours = 12
+    _, twice = _runs(cfg)
+    first, replanned = once[0].optimized.table, twice[0].optimized.table
+    assert twice[0].row["replans"] == 1 and twice[0].status == "ok"
+    for key in NUMERIC:  # same plan, same state: the morning is executed alike
+        np.testing.assert_allclose(first[key][:12], replanned[key][:12], atol=1e-9, err_msg=key)
+    assert all(r.status == "ok" for r in twice)
+    with open_dict(cfg):
+        cfg.forecast.replan_hours = 24
+    with pytest.raises(ConfigError, match="forecast.replan_hours"):
+        validate(cfg)

@@ -9,6 +9,7 @@ observed starts (baseline) or where each appliance alone finds its import price 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 from omegaconf import DictConfig
@@ -104,10 +105,11 @@ def decentralized_day(
 def cheapest_placements(
     day: DayData,
     cfg: DictConfig,
-    step_price: np.ndarray,
+    step_price: np.ndarray | Callable[[DayCycle], np.ndarray],
     preferences: dict[str, np.ndarray] | None = None,
 ) -> list[CyclePlacement]:
-    """Each cycle at its allowed start with the lowest cost at `step_price` (EUR/kWh per step).
+    """Each cycle at its allowed start with the lowest cost at `step_price` (EUR/kWh per step;
+    a function of the cycle where the price a cycle sees depends on when it was observed).
 
     A machine runs one programme at a time: cycles are placed in observed order, each at its
     cheapest start that neither overlaps a cycle of the device already placed nor the observed
@@ -134,7 +136,8 @@ def cheapest_placements(
                 "one machine runs one programme at a time"
             )
         prof = np.asarray(c.profile_kwh, dtype=float)
-        cost = np.correlate(np.asarray(step_price, dtype=float), prof, mode="valid")[starts]
+        price = step_price(c) if callable(step_price) else step_price
+        cost = np.correlate(np.asarray(price, dtype=float), prof, mode="valid")[starts]
         if c.device in penalties:
             cost = cost + penalties[c.device][hours[starts]]
         # ties: closest to the observed start, then the earlier one (deterministic)

@@ -19,14 +19,21 @@ is known then (the plan, prices, the actual step, what happened before it):
    limits.
 4. Grid: the rest; PV is curtailed where the plan curtailed (as far as there is surplus) and
    beyond the export limit.
+With forecast.replan_hours the pipeline re-plans during the day from the executed state; each
+re-plan replaces the plan from its step on (`spliced_plan`), a cycle sees the plan in force when
+it was started. The placement rule, like the decentralized mode's, keeps room for a later cycle
+of the same machine at its observed start (a user cannot load a machine that is still running).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import numpy as np
 from omegaconf import DictConfig
 
-from ems_sweep.data.model import DayData
+from ems_sweep.data.model import DayCycle, DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.appliances import appliance_loads
@@ -48,14 +55,36 @@ def net_demand(table_cols: dict[str, np.ndarray]) -> np.ndarray:
     return c["fixed"] + c["appl"] + c["ev_ch"] - c["ev_dis"] - c["pv"]
 
 
+def spliced_plan(plan: DaySchedule, replans: Sequence[tuple[int, DaySchedule]]) -> DaySchedule:
+    """The plan in force at each step: `plan`, replaced from each re-plan's step on."""
+    if not replans:
+        return plan
+    table = plan.table.copy()
+    for step, later in replans:
+        common = [c for c in table.columns if c in later.table.columns]
+        table.iloc[step:, [table.columns.get_loc(c) for c in common]] = later.table[common].values
+    return dataclasses.replace(plan, table=table)
+
+
 def placements_as_observed(
-    plan: DaySchedule, actual: DayData, cfg: DictConfig, knows_cycles: bool
+    plan: DaySchedule,
+    actual: DayData,
+    cfg: DictConfig,
+    knows_cycles: bool,
+    replans: Sequence[tuple[int, DaySchedule]] = (),
 ) -> list[CyclePlacement]:
-    """Rule 1 (module docstring): where each actual cycle runs."""
+    """Rule 1 (module docstring): where each actual cycle runs, each one at the marginal price
+    of the plan in force when the user started it."""
     if knows_cycles:
         return list(plan.placements)
     imp_price, exp_price = tariff_prices(actual, cfg)
-    marginal = np.where(col(plan, S.EXPORT) > 1e-9, exp_price, imp_price)
+    in_force = [(0, plan)] + [(s, spliced_plan(plan, replans[: k + 1])) for k, (s, _) in
+                              enumerate(replans)]  # fmt: skip
+
+    def marginal(cycle: DayCycle) -> np.ndarray:
+        current = [p for s, p in in_force if s <= cycle.observed_start_step][-1]
+        return np.where(col(current, S.EXPORT) > 1e-9, exp_price, imp_price)
+
     return cheapest_placements(actual, cfg, marginal)
 
 
@@ -157,9 +186,15 @@ def execute_plan(
     cfg: DictConfig,
     state: StorageState,
     knows_cycles: bool,
+    replans: Sequence[tuple[int, DaySchedule]] = (),
 ) -> tuple[DaySchedule, dict[str, float]]:
-    """The executed schedule of `actual` (a normal DaySchedule) and its execution figures."""
-    placements = placements_as_observed(plan, actual, cfg, knows_cycles)
+    """The executed schedule of `actual` (a normal DaySchedule) and its execution figures.
+
+    replans: (step, plan of the steps from `step` on) made during the day (forecast.replan_hours);
+    from its step on each replaces the plan before it.
+    """
+    placements = placements_as_observed(plan, actual, cfg, knows_cycles, replans)
+    plan = spliced_plan(plan, replans)
     loads = appliance_loads(actual, cfg, placements)
     appl = sum(loads.values(), np.zeros(actual.n_steps))
     ev_ch, ev_dis, ev_e, unmet = execute_ev(plan, forecast, actual, cfg, state.ev_kwh)

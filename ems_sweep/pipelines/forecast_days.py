@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.data.forecast import (
     Forecaster,
@@ -27,7 +27,9 @@ from ems_sweep.data.forecast import (
     forecast_errors,
     known_part,
 )
+from ems_sweep.data.horizon import day_tail
 from ems_sweep.data.model import BuildingData, DayData
+from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.execute import execute_plan
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.state import PeriodEnd, StorageState, end_state
@@ -82,9 +84,11 @@ def execute_days(
         actual = days[run.date]
         figures: dict[str, float] = {"forecast_plan_failed": float(plan is None)}
         if plan is not None and forecast is not None:
+            replans = replan_day(plan, ahead, actual, cfg, state, forecaster, timings, end_rule)
             executed, more = execute_plan(
-                plan, forecast, actual, cfg, state, forecaster.knows_cycles
+                plan, forecast, actual, cfg, state, forecaster.knows_cycles, replans
             )
+            figures["replans"] = float(len(replans))
             figures.update(more)
             figures["planned_cost_eur"] = float(plan.table["cost_eur"].sum())
         else:
@@ -113,6 +117,38 @@ def execute_days(
         state = end_state(executed)  # what physically happened, violations or not
         log.info("%s executed: %s %s", run.date, run.status, run.reason)
     return state
+
+
+def replan_day(
+    plan: DaySchedule,
+    ahead: list[DayData],
+    actual: DayData,
+    cfg: DictConfig,
+    state: StorageState,
+    forecaster: Forecaster,
+    timings: Any,
+    period_end: PeriodEnd | None,
+) -> list[tuple[int, DaySchedule]]:
+    """forecast.replan_hours: every N hours, re-plan the rest of today plus the look-ahead from
+    the state the execution so far has reached (same forecasts; a forecast that knows the
+    cycles is not re-planned). A re-plan that fails leaves the plan before it in force."""
+    hours = OmegaConf.select(cfg, "forecast.replan_hours")
+    if not hours or forecaster.knows_cycles:
+        return []
+    every = max(1, int(round(hours / actual.dt_h)))
+    replans: list[tuple[int, DaySchedule]] = []
+    for step in range(every, actual.n_steps, every):
+        so_far, _ = execute_plan(plan, ahead[0], actual, cfg, state, False, replans)
+        table = so_far.table
+        now = StorageState(
+            float(table[S.BATTERY_ENERGY].iloc[step - 1]), float(table[S.EV_ENERGY].iloc[step - 1])
+        )
+        later, reason = _plan([day_tail(ahead[0], step), *ahead[1:]], cfg, now, timings, period_end)
+        if later is None:
+            log.info("%s: re-plan at step %d failed (%s)", actual.date, step, reason)
+            continue
+        replans.append((step, later))
+    return replans
 
 
 def perfect_figures(perfect_row: dict[str, Any], row: dict[str, Any]) -> dict[str, float]:
