@@ -173,6 +173,8 @@ def test_report_and_daily_hold_the_forecast_figures(cossmic_dir, tmp_path: Path)
     for col in ("perfect_cost_eur", "value_of_perfect_information_eur", "forecast_load_mae_kwh"):
         assert col in daily
     assert "value_of_perfect_information_eur" in result.metrics
+    kinds = set(pd.read_csv(tmp_path / "schedules.csv")["schedule"])
+    assert kinds == {"baseline", "optimized", "perfect", "planned"}
     report = (tmp_path / "report.md").read_text()
     assert "Forecast" in report and "executed" in report
 
