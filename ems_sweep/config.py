@@ -275,9 +275,11 @@ class ForecastConfig:
     # week (week); PV = the previous day's profile; EV trips = the previous day's.
     load_lag: LoadLag = LoadLag.day
     # average: load = mean of the same hours of the last load_weeks same weekdays; PV = mean
-    # profile of the last pv_days days; EV trips = those of the same weekday last week.
+    # profile of the last pv_days days; EV = the usual trip of the last ev_days days (median
+    # departure, time away and energy, when the car left on at least half of them).
     load_weeks: int = 4
     pv_days: int = 3
+    ev_days: int = 7
     # Re-plan every this many hours during the day from the executed state (an MPC loop: the
     # rest of today plus the look-ahead, same forecasts); None: once a day at midnight.
     replan_hours: int | None = None
@@ -461,7 +463,7 @@ def validate(cfg: DictConfig) -> None:
         )
     f = OmegaConf.select(cfg, "forecast")
     if f is not None:
-        for key in ("load_weeks", "pv_days"):
+        for key in ("load_weeks", "pv_days", "ev_days"):
             if f[key] < 1:
                 _fail(f"forecast.{key}", f[key], "an integer >= 1")
         if f.replan_hours is not None and not 1 <= f.replan_hours <= 23:

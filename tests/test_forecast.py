@@ -211,3 +211,39 @@ def test_replan_changes_only_what_follows_each_replan(cossmic_dir):
         cfg.forecast.replan_hours = 24
     with pytest.raises(ConfigError, match="forecast.replan_hours"):
         validate(cfg)
+
+
+def test_average_forecasts_the_usual_trip_of_the_preceding_days(cossmic_dir):
+    cfg = cossmic_cfg(cossmic_dir, "cossmic_res4", "start_date=2016-06-08", "n_days=1")
+    forecaster = Average(ev_days=7)
+    data = load_history(cfg, forecaster)
+    planning = dt.date(2016, 6, 8)
+    history = History(data, planning)
+    previous = [data.day(planning - dt.timedelta(days=k)) for k in range(1, 8)]
+    left = [
+        min(t.departure for t in d.ev_trips if t.departure.date() == d.date)
+        for d in previous
+        if any(t.departure.date() == d.date and t.arrival < history.cutoff for t in d.ev_trips)
+    ]
+    trips = forecaster.forecast(history, known_part(data.day(planning))).ev_trips
+    if len(left) < 3.5:
+        assert trips == []
+        return
+    (trip,) = trips
+    minutes = sorted(t.hour * 60 + t.minute for t in left)
+    assert minutes[0] <= trip.departure.hour * 60 + trip.departure.minute <= minutes[-1]
+    assert trip.departure.date() == planning and trip.arrival > trip.departure
+    assert trip.energy_kwh > 0
+
+
+def test_usual_trip_is_the_median_of_the_days_the_car_left(cossmic_dir):
+    # res4, 2016-06-02..04: no trip, then 07:00-17:00 (3.0 kWh), then 07:00-12:00 in two trips
+    # (1.0 + 6.0 kWh): the car left on 2 of 3 days -> median departure 07:00, energy 5.0 kWh
+    cfg = cossmic_cfg(cossmic_dir, "cossmic_res4", "start_date=2016-06-05", "n_days=1")
+    forecaster = Average(ev_days=3)
+    data = load_history(cfg, forecaster)
+    planning = dt.date(2016, 6, 5)
+    (trip,) = forecaster.forecast(History(data, planning), known_part(data.day(planning))).ev_trips
+    assert (trip.departure.date(), trip.departure.hour) == (planning, 7)
+    assert trip.energy_kwh == pytest.approx(5.0, abs=0.05)
+    assert 12 <= trip.arrival.hour <= 17

@@ -10,7 +10,9 @@ leaves them out and execution places each one when it is observed, see optimize/
   the same weekday last week (load_lag=week); PV = the previous usable day's profile; EV trips =
   the previous usable day's trips moved to the day (a simplification of "the usual pattern").
 - average: load = mean of the same hours of the last forecast.load_weeks same weekdays; PV =
-  mean profile of the last forecast.pv_days usable days; EV trips = the same weekday last week's.
+  mean profile of the last forecast.pv_days usable days; EV = the usual pattern of the last
+  forecast.ev_days usable days (`usual_trip`): when the car left on at least half of them, one
+  trip at the median departure time, away for the median time, using the median energy.
 Series are matched by local clock time, so a 23- or 25-hour day forecasts from a 24-hour one.
 Trips come from the source day's departures that had returned before the planning time.
 """
@@ -109,6 +111,43 @@ def moved_trips(source: DayData, target: DayData, cutoff: pd.Timestamp) -> list[
     return out
 
 
+def _away_span(day: DayData, cutoff: pd.Timestamp) -> tuple[float, float, float] | None:
+    """(first departure in minutes after midnight, minutes away until the last return, kWh)
+    of the trips that left on the day and were back before `cutoff`; None without a trip."""
+    tz = cutoff.tz
+    trips = [
+        t
+        for t in day.ev_trips
+        if t.departure.tz_convert(tz).date() == day.date and t.arrival < cutoff
+    ]
+    if not trips:
+        return None
+    first = min(t.departure for t in trips).tz_convert(tz)
+    last = max(t.arrival for t in trips)
+    minutes = first.hour * 60 + first.minute
+    return float(minutes), (last - first).total_seconds() / 60.0, sum(t.energy_kwh for t in trips)
+
+
+def usual_trip(history: History, known: DayData, n_days: int) -> list[EVTrip]:
+    """The usual pattern of the last n_days usable days (see module docstring)."""
+    days = [d for x in _previous_days(history, n_days) if (d := history.day(x)) is not None]
+    spans = [s for d in days if (s := _away_span(d, history.cutoff)) is not None]
+    if not days or len(spans) < len(days) / 2:
+        return []
+    step = known.dt_h * 60.0
+    leave, away, energy = (float(np.median([s[k] for s in spans])) for k in range(3))
+    leave = step * round(leave / step)
+    away = max(step, step * round(away / step))
+    midnight = pd.Timestamp(known.date).tz_localize(history.data.timezone)
+    try:
+        departure = (midnight.tz_localize(None) + pd.Timedelta(minutes=leave)).tz_localize(
+            history.data.timezone, nonexistent="shift_forward", ambiguous=True
+        )
+    except (ValueError, OverflowError):
+        return []
+    return [EVTrip(departure, departure + pd.Timedelta(minutes=away), energy)]
+
+
 def _forecast_day(known: DayData, load: np.ndarray, pv: np.ndarray, trips: list[EVTrip]) -> DayData:
     return replace(
         known, fixed_load_kwh=np.maximum(load, 0.0), pv_kwh=np.maximum(pv, 0.0), ev_trips=trips
@@ -171,11 +210,12 @@ class Average:
 
     load_weeks: int = 4
     pv_days: int = 3
+    ev_days: int = 7
     knows_cycles: bool = False
 
     @property
     def lookback_days(self) -> int:
-        return 7 * (self.load_weeks + 1) + self.pv_days
+        return 7 * (self.load_weeks + 1) + max(self.pv_days, self.ev_days)
 
     def forecast(self, history: History, known: DayData) -> DayData:
         weekdays = _same_weekdays(history, known.date, self.load_weeks)
@@ -188,10 +228,9 @@ class Average:
                 f"forecast for {known.date}: no usable day among the last {self.load_weeks} "
                 f"same weekdays or the last {self.pv_days} days before {history.before}"
             )
-        week_ago = _first_usable(history, weekdays or [known.date - 7 * DAY], "EV", known.date)
         load = np.mean([on_clock(d, d.fixed_load_kwh, known.index) for d in loads], axis=0)
         pv = np.mean([on_clock(d, d.pv_kwh, known.index) for d in days], axis=0)
-        return _forecast_day(known, load, pv, moved_trips(week_ago, known, history.cutoff))
+        return _forecast_day(known, load, pv, usual_trip(history, known, self.ev_days))
 
 
 def forecast_name(cfg: DictConfig) -> ForecastName:
@@ -207,7 +246,7 @@ def make_forecaster(cfg: DictConfig) -> Forecaster | None:
     if name == ForecastName.persistence:
         return Persistence(load_lag=LoadLag(getattr(f.load_lag, "value", f.load_lag)))
     if name == ForecastName.average:
-        return Average(load_weeks=int(f.load_weeks), pv_days=int(f.pv_days))
+        return Average(load_weeks=int(f.load_weeks), pv_days=int(f.pv_days), ev_days=int(f.ev_days))
     return None
 
 
