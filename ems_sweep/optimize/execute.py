@@ -7,10 +7,8 @@ is known then (the plan, prices, the actual step, what happened before it):
    starts it, at the allowed start (delay window, one programme per machine) with the lowest
    cost at the plan's marginal price: the export price where the plan exports, else the import
    price. A forecast that knows the cycles keeps the plan's starts.
-2. EV: while actually plugged in, charges what brings it back to the plan's stored energy at the
-   end of the step (so a trip that took more than forecast is made up at once, one that took
-   less saves charging); plugged in at a step the plan had it away, it charges on arrival (full
-   power up to target_soc); always at least
+2. EV: charges the plan's setpoint where the car is actually plugged in; plugged in at a step
+   the plan had it away, it charges on arrival (full power up to target_soc); always at least
    what keeps the target reachable at full power by must_be_full_by_hour (deadline rule); V2G
    discharges as planned down to the reserve, never while holding the target before it leaves.
    Trips take their actual energy; what the car lacked is reported (ev_unmet_need_kwh).
@@ -112,7 +110,7 @@ def execute_ev(
     reserve, target = ev.soc_min * ev.capacity_kwh, ev.target_soc * ev.capacity_kwh
     plugged, expected = evm.plugged_mask(actual, cfg), evm.plugged_mask(forecast, cfg)
     leaving = evm.trip_deductions(actual, cfg)
-    plan_e, plan_dis = col(plan, S.EV_ENERGY), col(plan, S.EV_DISCHARGE)
+    plan_ch, plan_dis = col(plan, S.EV_CHARGE), col(plan, S.EV_DISCHARGE)
     point = target_checkpoint(actual, cfg)
     e, held, unmet = float(start_kwh), False, 0.0
     for t in range(n):
@@ -120,7 +118,7 @@ def execute_ev(
             held = False
         c = d = 0.0
         if plugged[t]:
-            c = (plan_e[t] - e) / eta_c  # back on the planned energy at the end of the step
+            c = plan_ch[t]
             if not expected[t] and e < target:
                 c = per_step  # an arrival the plan did not expect: charge on arrival
             if point is not None and t <= point:

@@ -171,13 +171,13 @@ EXECUTION_RULE = (
     "midnight only; day-ahead prices known; no appliance cycle known in advance) and commits "
     "today. The plan is executed against the actual day: each cycle is placed when the user "
     "starts it, at the start in its delay window that is cheapest at the plan's marginal price "
-    "(export price where the plan exports, else import price); the EV, while actually plugged "
-    "in, charges back to the plan's stored energy, charges on arrival when it arrives "
-    "unplanned, and at least what keeps its target reachable by the target hour; the battery "
-    "follows the planned grid exchange (it covers extra load and stores extra PV) within its "
-    "power and energy limits, but never discharges into export nor charges from the grid beyond"
-    " its setpoint; the grid takes the rest. Costs, the checker and the next day's state are "
-    "the executed schedule's."
+    "(export price where the plan exports, else import price); the EV charges the plan's "
+    "setpoint while actually plugged in, charges on arrival when it arrives unplanned, and at "
+    "least what keeps its target reachable by the target hour; the battery follows the planned "
+    "grid exchange (it covers extra load and stores extra PV) within its power and energy "
+    "limits, but never discharges into export nor charges from the grid beyond its setpoint; "
+    "the grid takes the rest. Costs, the checker and the next day's state are the executed "
+    "schedule's."
 )
 
 FIGURES = [
