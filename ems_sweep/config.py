@@ -66,6 +66,17 @@ class EndStorage(Enum):
     value = "value"
 
 
+class ForecastName(Enum):
+    perfect = "perfect"
+    persistence = "persistence"
+    average = "average"
+
+
+class LoadLag(Enum):
+    day = "day"
+    week = "week"
+
+
 class PriorShape(Enum):
     uniform = "uniform"
     daytime = "daytime"
@@ -258,6 +269,30 @@ class PipelineConfig:
 
 
 @dataclass
+class ForecastConfig:
+    """What the optimizer knows when it plans (ems_sweep/forecast/ says what each one reads).
+
+    perfect: the day's actual load, PV, EV trips and appliance cycles (an upper bound). Any
+    other forecaster plans on data strictly before the planning time, knows no appliance cycle
+    in advance, and its plan is executed against the actual data (optimize/execute.py).
+    """
+
+    name: ForecastName = ForecastName.perfect
+    # persistence: load = the same hours of the previous day (day) or of the same weekday last
+    # week (week); PV = the previous day's profile; EV trips = the previous day's.
+    load_lag: LoadLag = LoadLag.day
+    # average: load = mean of the same hours of the last load_weeks same weekdays; PV = mean
+    # profile of the last pv_days days; EV = the usual trip of the last ev_days days (median
+    # departure, time away and energy, when the car left on at least half of them).
+    load_weeks: int = 4
+    pv_days: int = 3
+    ev_days: int = 7
+    # Re-plan every this many hours during the day from the executed state (an MPC loop: the
+    # rest of today plus the look-ahead, same forecasts); None: once a day at midnight.
+    replan_hours: int | None = None
+
+
+@dataclass
 class SolverConfig:
     name: SolverName = SolverName.highs
     time_limit_s: float = 60.0
@@ -292,6 +327,7 @@ class EmsConfig:
     tariff: TariffConfig = field(default_factory=TariffConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     n_days: int = 1
     start_date: str = "2016-06-01"
@@ -500,6 +536,22 @@ def validate(cfg: DictConfig) -> None:
             "rules; only cycles move, so the whole saving is appliance shifting): use a MILP "
             "mode (centralized, centralized_phases)",
         )
+    f = OmegaConf.select(cfg, "forecast")
+    if f is not None:
+        for key in ("load_weeks", "pv_days", "ev_days"):
+            if f[key] < 1:
+                _fail(f"forecast.{key}", f[key], "an integer >= 1")
+        if f.replan_hours is not None and not 1 <= f.replan_hours <= 23:
+            _fail("forecast.replan_hours", f.replan_hours, "hours 1..23, or null (once a day)")
+        if p.attribution and f.name != ForecastName.perfect:
+            _fail(
+                "pipeline.attribution",
+                p.attribution,
+                "false unless forecast=perfect (the attribution holds flexibilities at the "
+                "baseline's flows of a perfectly known day)",
+            )
+        if f.name != ForecastName.perfect and p.name != PipelineName.comparison:
+            _fail("forecast", f.name.value, "perfect with pipeline=learning")
     _positive(cfg, "pipeline.prior_strength")
     _fraction(cfg, "pipeline.preference_threshold")
     _non_negative(cfg, "pipeline.penalty_eur_per_unlikely_start")

@@ -45,3 +45,21 @@ def horizon_day(days: list[DayData]) -> DayData:
         quality=days[0].quality,
         day_starts=tuple(int(o) for o in offsets),
     )
+
+
+def day_tail(day: DayData, start: int) -> DayData:
+    """The steps of a one-day DayData from `start` on (a re-plan during the day); its cycles
+    are left out (a forecast day knows none; observed ones are placed by execution)."""
+    if len(day.day_starts) > 1:
+        raise ValueError("day_tail takes one local day, not a horizon")
+    return dataclasses.replace(
+        day,
+        index=day.index[start:],
+        fixed_load_kwh=np.asarray(day.fixed_load_kwh)[start:],
+        pv_kwh=np.asarray(day.pv_kwh)[start:],
+        day_ahead_eur_per_kwh=np.asarray(day.day_ahead_eur_per_kwh)[start:],
+        cycles=[],
+        metered_import_kwh=None,
+        metered_export_kwh=None,
+        metered_ev_kwh=None,
+    )

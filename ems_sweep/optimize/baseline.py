@@ -9,6 +9,7 @@ observed starts (baseline) or where each appliance alone finds its import price 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 from omegaconf import DictConfig
@@ -94,15 +95,26 @@ def decentralized_day(
     state: StorageState,
     preferences: dict[str, np.ndarray] | None = None,
 ) -> DaySchedule:
-    """Each appliance picks its cheapest allowed start against the import price alone.
+    """Each appliance picks its cheapest allowed start against the import price alone."""
+    cfg = fast_cfg(cfg)
+    prices = tariff_prices(day, cfg)
+    placements = cheapest_placements(day, cfg, prices[0], preferences)
+    return rule_schedule(day, cfg, state, placements, "decentralized", prices)
+
+
+def cheapest_placements(
+    day: DayData,
+    cfg: DictConfig,
+    step_price: np.ndarray | Callable[[DayCycle], np.ndarray],
+    preferences: dict[str, np.ndarray] | None = None,
+) -> list[CyclePlacement]:
+    """Each cycle at its allowed start with the lowest cost at `step_price` (EUR/kWh per step;
+    a function of the cycle where the price a cycle sees depends on when it was observed).
 
     A machine runs one programme at a time: cycles are placed in observed order, each at its
     cheapest start that neither overlaps a cycle of the device already placed nor the observed
     run of a later one (so every later cycle can still run at least where the user started it).
     """
-    cfg = fast_cfg(cfg)
-    prices = tariff_prices(day, cfg)
-    imp_price = prices[0]
     forbidden = forbidden_start_hours(preferences, cfg)
     penalties = start_penalties(preferences, cfg)
     hours = np.asarray(day.index.hour)
@@ -124,18 +136,18 @@ def decentralized_day(
                 "one machine runs one programme at a time"
             )
         prof = np.asarray(c.profile_kwh, dtype=float)
-        cost = np.correlate(imp_price, prof, mode="valid")[starts]
+        price = step_price(c) if callable(step_price) else step_price
+        cost = np.correlate(np.asarray(price, dtype=float), prof, mode="valid")[starts]
         if c.device in penalties:
             cost = cost + penalties[c.device][hours[starts]]
         # ties: closest to the observed start, then the earlier one (deterministic)
         order = np.lexsort((starts, np.abs(starts - c.observed_start_step), np.round(cost, 9)))
         chosen[c.cycle_id] = int(starts[order[0]])
         occupied[_steps(c, chosen[c.cycle_id])] += 1
-    placements = [
+    return [
         CyclePlacement(c.cycle_id, c.device, c.observed_start_step, chosen[c.cycle_id])
         for c in day.cycles
     ]
-    return rule_schedule(day, cfg, state, placements, "decentralized", prices)
 
 
 def _steps(cycle: DayCycle, start: int) -> slice:

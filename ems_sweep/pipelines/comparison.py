@@ -28,7 +28,17 @@ def run_comparison(cfg: DictConfig, job_dir: Path) -> JobResult:
     dates = building.days()
     runs = run_days(building, dates, cfg, timings)
     extras = attribution_extras(building, dates, cfg, runs) if cfg.pipeline.attribution else None
+    if runs and runs[0].perfect is not None:
+        extras = forecast_extras(cfg, runs)
     return finish_job(cfg, Path(job_dir), building, runs, timings, time_data, extras)
+
+
+def forecast_extras(cfg: DictConfig, runs: Sequence[DayRun]) -> Extras:
+    """forecast != perfect: the executed vs perfect-foresight section of report.md."""
+    from ems_sweep.pipelines.forecast_days import forecast_section
+
+    metrics = job_metrics(pd.DataFrame([r.row for r in runs]))
+    return Extras(sections=[forecast_section(cfg, metrics)])
 
 
 def attribution_extras(

@@ -25,6 +25,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ems_sweep.config import EndStorage
+from ems_sweep.data.forecast import Forecaster, load_history, make_forecaster
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.fixing import FixedFlows, baseline_flows
@@ -56,6 +57,10 @@ class DayRun:
     # Optional second optimization of the same day (learning: without preferences).
     reference: DaySchedule | None = None
     notes: list[str] = field(default_factory=list)  # for the job's report (warm start, ...)
+    # With a forecast (forecast != perfect): `optimized` is the executed schedule, `perfect`
+    # the perfect-foresight schedule of the same day, `planned` the plan it executed.
+    perfect: DaySchedule | None = None
+    planned: DaySchedule | None = None
 
 
 @dataclass
@@ -171,11 +176,16 @@ def run_days(
     forbidden_starts: dict[str, set[int]] | None = None,
     with_reference: bool = False,
     fixed: tuple[str, ...] = (),
+    forecaster: Forecaster | None = None,
+    history: BuildingData | None = None,
 ) -> list[DayRun]:
     """Baseline, optimized (and, with_reference, optimized without preferences) day by day.
 
     fixed: flexibilities (fixing.FAMILIES) held at the baseline's flows of each planned day in
-    the optimized schedule (the attribution's coalitions).
+    the optimized schedule (the attribution's coalitions). forecaster (default: cfg.forecast;
+    None for perfect): the optimized schedule is planned on its forecasts and executed against
+    the actual days (pipelines/forecast_days.py); the perfect-foresight run is kept beside it.
+    history: the data forecasts read (default: loaded from lookback days before the period).
     """
     from ems_sweep.optimize import baseline_day, check_schedule
     from ems_sweep.optimize.checker import baseline_battery_idle
@@ -238,13 +248,30 @@ def run_days(
         log.info("%s: %s %s", date, status, reason)
         opt_state = end_state(optimized if status == OK else baseline)
 
+    if forecaster is None:
+        forecaster = make_forecaster(cfg)
+    executed = forecaster is not None
+    if executed:
+        from ems_sweep.pipelines.forecast_days import execute_days
+
+        if history is None:
+            history = load_history(cfg, forecaster)
+        perfect_end = opt_state
+        opt_state = execute_days(
+            runs, dates, days, start, cfg, timings, forecaster, history, period_end,
+            forbidden_starts,
+        )  # fmt: skip
     if warm_note:
         runs[0].notes.append(warm_note)
     last = runs[-1]
     buyback = float(last.baseline.table[S.IMPORT_PRICE].mean())
     figures = end_storage_figures(cfg, opt_state, base_end, buyback)
     last.row.update(figures)
-    planned = last.optimized is not None and last.optimized.mode != "decentralized"
+    if executed:
+        perfect_figures = end_storage_figures(cfg, perfect_end, base_end, buyback)
+        last.row["perfect_end_storage_value_eur"] = perfect_figures["end_storage_value_eur"]
+    # an executed schedule, like the rule-based mode, may end short: bought back, see above
+    planned = last.optimized is not None and last.optimized.mode != "decentralized" and not executed
     if period_end.minimum is not None and last.status == OK and planned:
         broken = checker_period_end(opt_state, base_end, last.date)
         if broken:

@@ -233,6 +233,8 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
             ),
         }
     )
+    if "perfect_cost_eur" in ok:
+        metrics.update(forecast_job_figures(ok, daily, baseline_cost, savings))
     if "no_prefs_savings_eur" in ok:
         ref = float(ok["no_prefs_savings_eur"].sum())
         metrics["savings_eur_without_preferences"] = ref
@@ -245,6 +247,46 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
         weights = ok["preference_cycles"]
         metrics["mean_shift_h"] = float((ok["mean_shift_h"] * weights).sum() / n)
     return metrics
+
+
+def forecast_job_figures(
+    ok: pd.DataFrame, daily: pd.DataFrame, baseline_cost: float, savings: float
+) -> dict[str, float]:
+    """Executed against perfect foresight over the ok days, and the forecast errors.
+
+    value_of_perfect_information_eur = perfect savings - executed savings (each with its own
+    end-of-period storage figure) = executed cost - perfect cost when storage ends alike.
+    Errors: MAE and bias per step (kWh) over the days' forecasts of load and PV, and the
+    summed absolute error in % of the actual energy.
+    """
+    perfect_cost = float(ok["perfect_cost_eur"].sum())  # NaN when a perfect day failed
+    end = _sum(daily, "perfect_end_storage_value_eur")
+    perfect_savings = baseline_cost - perfect_cost + end
+    out = {
+        "perfect_total_cost": perfect_cost,
+        "perfect_savings_eur": perfect_savings,
+        "perfect_savings_pct": savings_pct(
+            perfect_savings, baseline_cost, float(ok["baseline_consumption_cost_eur"].sum())
+        ),
+        "value_of_perfect_information_eur": perfect_savings - savings,
+        "planned_cost": _sum(ok, "planned_cost_eur"),
+        "forecast_plan_failed_days": _sum(ok, "forecast_plan_failed"),
+        "ev_unmet_need_kwh": _sum(ok, "ev_unmet_need_kwh"),
+    }
+    for key in ("load", "pv"):
+        if f"forecast_{key}_mae_kwh" not in ok:
+            continue
+        steps = ok["n_steps"]
+        out[f"forecast_{key}_mae_kwh"] = float(
+            ok[f"forecast_{key}_abs_error_kwh"].sum() / steps.sum()
+        )
+        out[f"forecast_{key}_bias_kwh"] = float(
+            (ok[f"forecast_{key}_bias_kwh"] * steps).sum() / steps.sum()
+        )
+        actual = float(ok[f"actual_{key}_kwh"].sum())
+        abs_err = float(ok[f"forecast_{key}_abs_error_kwh"].sum())
+        out[f"forecast_{key}_error_pct"] = 100.0 * abs_err / actual if actual > 1e-9 else math.nan
+    return out
 
 
 def _sum(ok: pd.DataFrame, column: str) -> float:

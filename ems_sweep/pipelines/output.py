@@ -54,6 +54,9 @@ def _schedules(run: DayRun) -> dict:
     kinds = {"baseline": run.baseline, "optimized": run.optimized}
     if run.reference is not None:
         kinds[REFERENCE] = run.reference
+    if run.perfect is not None:  # forecast != perfect: optimized is the executed schedule
+        kinds["perfect"] = run.perfect
+        kinds["planned"] = run.planned  # on the forecast day's load and PV
     return kinds
 
 

@@ -53,6 +53,10 @@ DAILY_COLUMNS = [
     "optimized_cost_eur",
     "savings_eur",
     "savings_pct",
+    "perfect_cost_eur",  # forecast != perfect: optimized = executed; see the Forecast section
+    "value_of_perfect_information_eur",
+    "forecast_load_mae_kwh",
+    "forecast_pv_mae_kwh",
     "no_prefs_savings_pct",
     "preference_satisfaction_pct",
     "optimized_battery_cycles",
