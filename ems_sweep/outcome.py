@@ -82,8 +82,12 @@ def sweep_outcome(sweep_dir: Path, unrecorded: list[str] | None = None) -> Outco
     failed = [d.name for d in jobs if (read_summary(d) or {}).get("status") != "ok"]
     failed += unrecorded or []
     total = len(jobs) + len(unrecorded or [])
-    if not total:
-        return Outcome(EXIT_FAILED, f"Sweep {sweep_dir}: no job ran")
+    if not total:  # job dirs elsewhere (e.g. node-local on Ray): the files cannot tell
+        return Outcome(
+            EXIT_OK,
+            f"Sweep {sweep_dir}: no job dir below it, so the exit code cannot reflect the jobs' "
+            "results (hydra.sweep.subdir points elsewhere)",
+        )
     if not failed:
         return Outcome()
     names = ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 SWEEP_DIR_KEY = "hydra.sweep.dir"
 
@@ -35,6 +35,8 @@ class AbsoluteSweepDirCallback(Callback):
         sweep_dir = absolute_sweep_dir(config)
         overrides = config.hydra.overrides
         with read_write(config.hydra), open_dict(config.hydra):
-            kept = [o for o in overrides.hydra if not str(o).startswith(f"{SWEEP_DIR_KEY}=")]
+            # unresolved: an override may hold an interpolation (`subdir=${hydra.job.num}`)
+            given = OmegaConf.to_container(overrides.hydra, resolve=False)
+            kept = [o for o in given if not str(o).startswith(f"{SWEEP_DIR_KEY}=")]
             overrides.hydra = [*kept, f"{SWEEP_DIR_KEY}={_quoted(sweep_dir)}"]
             config.hydra.sweep.dir = sweep_dir

@@ -98,7 +98,8 @@ def from_sweep_dir(sweep_dir: Path, keys: list[str], facts: list[str]) -> Report
     rows = sweep_table(sweep_dir, keys)
     jobs = pd.DataFrame(rows)
     if jobs.empty:
-        jobs = pd.DataFrame(columns=["job", "run_name", "status", *keys, "error"])
+        figures = [name for name, _ in FIGURES]
+        jobs = pd.DataFrame(columns=["job", "run_name", "status", *keys, *figures, "error"])
     jobs = jobs.rename(columns={"run_name": "run"})
     configs = [flatten(load_job_config(d)) for d in job_dirs(sweep_dir)]
     numbers = group_numbers(configs, keys) if len(configs) == len(jobs) else pd.DataFrame()
