@@ -239,7 +239,9 @@ class TariffConfig:
 @dataclass
 class PipelineConfig:
     name: PipelineName = PipelineName.comparison
-    # Schedule plots are drawn for the first max_plot_days days only (long runs stay fast).
+    # Schedule plots are drawn for the first max_plot_days days only (~0.5 s CPU each, so long
+    # runs stay fast); redraw more later: python -m ems_sweep.report.job_plots <job dir>
+    # --max-days N.
     max_plot_days: int = 2
     # false: no plots at all in the job (the largest Python cost of a short job); any job dir
     # can be drawn later with `python -m ems_sweep.report.job_plots <job dir>`.
@@ -258,12 +260,25 @@ class PipelineConfig:
     # pipeline and MILP modes only; each coalition is one more period run.
     attribution: bool = False
     # Learning (pipeline B); ignored by comparison.
+    # None: round(training_fraction * n_days).
     training_days: int | None = None
     training_fraction: float = 0.67
+    # Dirichlet pseudo-counts spread over the 24 hours.
     prior_strength: float = 2.0
+    # uniform | daytime (less mass at night).
     prior_shape: PriorShape = PriorShape.daytime
+    # JS divergence between consecutive posteriors that counts as settled.
     convergence_threshold: float = 0.01
+    # penalize (default) | restrict. Why penalize: with a weak prior the posterior of an hour
+    # never seen in training quickly drops under preference_threshold (after ~4 starts with
+    # prior_strength 2), so restrict would forbid most of the day after two weeks of data and
+    # turn one unusual observed evening into a hard rule; penalize keeps every hour possible,
+    # charges penalty_eur_per_unlikely_start x (1 - p/p_max) in the objective only (never in
+    # reported costs), and so trades comfort against money smoothly. restrict is the strict
+    # option for households that want guarantees; the checker then rejects any cycle moved into
+    # a forbidden hour.
     preference_mode: PreferenceMode = PreferenceMode.penalize
+    # Hours below this probability are "rarely used".
     preference_threshold: float = 0.02
     penalty_eur_per_unlikely_start: float = 0.05
 
@@ -311,9 +326,12 @@ class TrackingConfig:
     experiment: str | None = None
     log_artifacts: bool = True
     log_model: bool = False
-    # MLflow's HTTP client (remote stores): request n waits backoff_factor * 2**(n-1) s before
-    # its retry, so 5 retries at factor 2 ride out an outage of about a minute.
-    http_request_max_retries: int = 5
+    # MLflow's HTTP client (remote stores, e.g. tracking=server): ride out a short outage or
+    # restart of the server. A failed request (refused connection, time-out, 429/5xx) is
+    # retried after 0, 4, 8, 16, 32, 64 s (backoff_factor * 2**(n-1)), i.e. about 2 min in
+    # all, before the job gives up on MLflow (its files stay; replay with
+    # `python -m ems_sweep.tracking sync <sweep dir>`). Sets MLFLOW_HTTP_REQUEST_* variables.
+    http_request_max_retries: int = 6
     http_request_timeout_s: int = 60
     http_request_backoff_factor: int = 2
 
