@@ -15,10 +15,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ems_sweep.names import (
+    COMPARE_PLOT_FILE,
+    COMPARE_TABLE_FILE,
+    REPORT_FILE,
+    SWEEP_REPORT_FILE,
+    TAG_SWEEP_DIR,
+)
 from ems_sweep.report.sweep_analysis import DEFAULT_METRIC, Comparison, compare_runs, csv_frame
 from ems_sweep.report.sweep_store import (
     LATEST_SWEEP,
-    TAG_SWEEP_DIR,
     CompareError,
     Sweep,
     check_store_exists,
@@ -30,10 +36,6 @@ from ems_sweep.report.sweep_store import (
     select_sweep,
 )
 
-CSV_FILE = "runs.csv"
-PLOT_FILE = "comparison.png"
-REPORT_FILE = "report.md"
-HTML_FILE = "sweep_report.html"
 PARENT_ARTIFACT_DIR = "compare"
 
 
@@ -129,7 +131,10 @@ def write_files(
 
     folder.mkdir(parents=True, exist_ok=True)
     files = CompareFiles(
-        folder / CSV_FILE, folder / PLOT_FILE, folder / REPORT_FILE, folder / HTML_FILE
+        folder / COMPARE_TABLE_FILE,
+        folder / COMPARE_PLOT_FILE,
+        folder / REPORT_FILE,
+        folder / SWEEP_REPORT_FILE,
     )
     csv_frame(c.runs).to_csv(files.csv, index=False)
     title = f"Sweep {sweep.name} ({sweep.experiment}): {len(c.runs)} jobs"

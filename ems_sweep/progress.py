@@ -47,7 +47,7 @@ def finished_jobs(sweep_dir: Path, since: float = 0.0) -> tuple[int, int]:
     """
     import json
 
-    from ems_sweep.pipelines.result import SUMMARY_FILE
+    from ems_sweep.names import SUMMARY_FILE
 
     done = failed = 0
     for path in Path(sweep_dir).glob(f"**/{SUMMARY_FILE}"):

@@ -14,6 +14,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from ems_sweep.names import SWEEP_REPORT_FILE, SWEEP_TABLE_FILE
+
 # (sweep_table.csv column, header with its unit): the figures a sweep is usually run for.
 FIGURES = (
     ("savings_pct", "savings [%]"),  # the period's, on the same base as savings [EUR]
@@ -28,7 +30,6 @@ NA_NOTE = (
     "to be a base (savings [EUR] still counts)."
 )
 MAX_ERROR = 70
-REPORT_FILE = "sweep_report.html"
 
 
 def _figure(value: Any, digits: int = 2) -> str:
@@ -89,7 +90,9 @@ def parent_description(rows: list[dict[str, Any]], keys: list[str]) -> dict[str,
     A long sweep keeps its first rows that fit; every row is in the sweep_table.csv artifact.
     """
     failed = sum(1 for r in rows if r.get("status") != "ok")
-    head = f"**Sweep: {len(rows)} jobs, {failed} failed.** Report: `{REPORT_FILE}` (artifact)."
+    head = (
+        f"**Sweep: {len(rows)} jobs, {failed} failed.** Report: `{SWEEP_REPORT_FILE}` (artifact)."
+    )
     shown = display_rows(rows, keys)
     note = f"_{NA_NOTE}_"
     for n in range(len(shown), -1, -1):
@@ -104,7 +107,7 @@ def footer(sweep_dir: Path, sweep: dict[str, Any], tracking_on: bool) -> list[st
     """Where the runs are and the next commands (sweep: the mlflow_sweep.json of the sweep)."""
     lines = []
     parents = sweep.get("parents") or {}
-    report = sweep_dir / REPORT_FILE
+    report = sweep_dir / SWEEP_REPORT_FILE
     if report.exists():
         lines.append(f"Report: {report}")
     if not tracking_on:
@@ -175,7 +178,6 @@ class SweepReportCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from ems_sweep.report.sweep_html import from_sweep_dir, write_report
         from ems_sweep.tracking.sweep import (
-            TABLE_FILE,
             sweep_overrides,
             sweep_table,
             swept_keys,
@@ -186,6 +188,7 @@ class SweepReportCallback(Callback):
         if not sweep_dir.exists():
             return
         keys = swept_keys(sweep_overrides(config))
-        write_table(sweep_table(sweep_dir, keys), sweep_dir / TABLE_FILE)  # also without MLflow
+        # also without MLflow
+        write_table(sweep_table(sweep_dir, keys), sweep_dir / SWEEP_TABLE_FILE)
         facts = [f"Sweep dir: {sweep_dir.resolve()}"]
-        write_report(from_sweep_dir(sweep_dir, keys, facts), sweep_dir / REPORT_FILE)
+        write_report(from_sweep_dir(sweep_dir, keys, facts), sweep_dir / SWEEP_REPORT_FILE)

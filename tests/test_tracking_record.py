@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from ems_sweep.names import JOB_RUN_FILE
 from ems_sweep.tracking.record import (
-    JOB_MARKER,
     MAX_PARAM_VALUE,
     build_record,
     flatten,
@@ -99,7 +99,7 @@ def test_record_from_job_files(tmp_path: Path) -> None:
         }
     )
     curve.to_csv(job_dir / "learning_curve.csv", index=False)
-    (job_dir / JOB_MARKER).write_text("{}")
+    (job_dir / JOB_RUN_FILE).write_text("{}")
 
     rec = build_record(job_dir, swept_keys=["building", "mode"])
     assert rec.status == "FINISHED" and rec.error is None
@@ -124,7 +124,7 @@ def test_record_from_job_files(tmp_path: Path) -> None:
     assert rec.tags["ems_sweep.sweep_dir"] == str(tmp_path.resolve())
     assert rec.tags["solver_status"] == "optimal" and rec.tags["building"] == "res1"
     names = {p.name for p in rec.artifacts}
-    assert {"summary.json", "daily.csv", ".hydra"} <= names and JOB_MARKER not in names
+    assert {"summary.json", "daily.csv", ".hydra"} <= names and JOB_RUN_FILE not in names
 
 
 def test_failed_and_violating_jobs_are_failed(tmp_path: Path) -> None:

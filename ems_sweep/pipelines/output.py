@@ -17,6 +17,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from ems_sweep.data.model import BuildingData
+from ems_sweep.names import CYCLES_FILE, LEARNING_CURVE_FILE, PREFERENCES_FILE
 from ems_sweep.pipelines.days import DayRun, Timings
 from ems_sweep.pipelines.kpis import job_metrics, status_of
 from ems_sweep.pipelines.result import JobResult
@@ -89,15 +90,15 @@ def finish_job(
         files.write_schedules(job_dir, schedules),
         files.write_frame(
             job_dir,
-            files.CYCLES,
+            CYCLES_FILE,
             files.placements_frame(
                 (r.date.isoformat(), r.day.dt_h, r.day.index, _schedules(r)) for r in runs
             ),
         ),
     ]
     for name, frame in (
-        (files.PREFERENCES, extras.preferences),
-        (files.LEARNING_CURVE, extras.curve),
+        (PREFERENCES_FILE, extras.preferences),
+        (LEARNING_CURVE_FILE, extras.curve),
     ):
         if frame is not None:
             written.append(files.write_frame(job_dir, name, frame))

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ems_sweep.names import SUMMARY_FILE
+
 if TYPE_CHECKING:  # pandas only for annotations: the CLI and tracking start faster without it
     import pandas as pd
 
@@ -36,9 +38,6 @@ class JobResult:
         if self.status != "ok":
             return self.error or "failed"
         return "savings " + format_savings(self.metrics)
-
-
-SUMMARY_FILE = "summary.json"
 
 
 def format_savings(metrics: dict[str, Any]) -> str:

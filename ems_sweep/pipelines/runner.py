@@ -13,11 +13,11 @@ from ems_sweep.config import ConfigError, PipelineName
 from ems_sweep.data.builtin import GeneratorError
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.readers import FileFormatError
+from ems_sweep.names import ERROR_FILE
 from ems_sweep.pipelines.result import JobResult, write_summary
 
 log = logging.getLogger(__name__)
 
-ERROR_FILE = "error.txt"
 # Bad input (config, data files): their messages name the value; the traceback adds nothing for
 # a user, so it goes to error.txt and to the log at DEBUG (`--verbose`) only.
 EXPECTED_ERRORS = (ConfigError, DataError, GeneratorError, FileFormatError, FileNotFoundError)

@@ -10,16 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ems_sweep.names import DAILY_FILE, SCHEDULES_FILE
 from ems_sweep.optimize.schedule import DaySchedule
-
-DAILY = "daily.csv"
-SCHEDULES = "schedules.csv"
-PREFERENCES = "preferences.csv"
-LEARNING_CURVE = "learning_curve.csv"
 
 
 def write_daily(job_dir: Path, daily: pd.DataFrame) -> Path:
-    path = Path(job_dir) / DAILY
+    path = Path(job_dir) / DAILY_FILE
     daily.to_csv(path, index=False, float_format="%.9g")
     return path
 
@@ -48,7 +44,7 @@ def schedules_frame(days: Iterable[tuple[str, Mapping[str, DaySchedule | None]]]
 
 
 def write_schedules(job_dir: Path, frame: pd.DataFrame) -> Path:
-    path = Path(job_dir) / SCHEDULES
+    path = Path(job_dir) / SCHEDULES_FILE
     frame.to_csv(path, index=False, float_format="%.6g")
     return path
 
@@ -57,9 +53,6 @@ def write_frame(job_dir: Path, name: str, frame: pd.DataFrame) -> Path:
     path = Path(job_dir) / name
     frame.to_csv(path, index=False, float_format="%.9g")
     return path
-
-
-CYCLES = "cycles.csv"
 
 
 def placements_frame(

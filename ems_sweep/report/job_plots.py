@@ -17,7 +17,14 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from ems_sweep.report import files, plots
+from ems_sweep.names import (
+    DAILY_FILE,
+    LEARNING_CURVE_FILE,
+    PREFERENCES_FILE,
+    SCHEDULES_FILE,
+    SUMMARY_FILE,
+)
+from ems_sweep.report import plots
 
 PLOTS_DIR = "plots"
 SCHEDULE_ORDER = ("baseline", "optimized")  # optimized_no_prefs only in daily_costs.png
@@ -79,11 +86,11 @@ def draw(job_dir: Path, tables: JobTables, max_days: int) -> list[Path]:
 def read_tables(job_dir: Path) -> JobTables:
     """The plot tables of a finished job, from its files (summary.json gives the title)."""
     job_dir = Path(job_dir)
-    daily_path = job_dir / files.DAILY
+    daily_path = job_dir / DAILY_FILE
     if not daily_path.exists():
         raise FileNotFoundError(f"{daily_path} not found: not a job dir of ems-sweep")
     title = job_dir.name
-    summary = job_dir / "summary.json"
+    summary = job_dir / SUMMARY_FILE
     if summary.exists():
         params = json.loads(summary.read_text()).get("params", {})
         title = f"{params.get('building_id', '?')} {params.get('optimization_mode', '')}".strip()
@@ -99,9 +106,9 @@ def read_tables(job_dir: Path) -> JobTables:
     return JobTables(
         title=title,
         daily=pd.read_csv(daily_path),
-        schedules=optional(files.SCHEDULES),
-        preferences=optional(files.PREFERENCES),
-        curve=optional(files.LEARNING_CURVE),
+        schedules=optional(SCHEDULES_FILE),
+        preferences=optional(PREFERENCES_FILE),
+        curve=optional(LEARNING_CURVE_FILE),
         preference_threshold=float(thresholds.get("preference_threshold", 0.02)),
         convergence_threshold=float(thresholds.get("convergence_threshold", 0.01)),
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-REPORT = "report.md"
+from ems_sweep.names import REPORT_FILE
 
 MAIN_FIGURES = [
     ("savings_pct", "savings over the period", "%"),
@@ -171,6 +171,6 @@ def write_report(
         "schedule), `summary.json` (job figures).",
         "",
     ]
-    path = job_dir / REPORT
+    path = job_dir / REPORT_FILE
     path.write_text("\n".join(lines))
     return path

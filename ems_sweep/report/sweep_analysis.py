@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ems_sweep.report.sweep_store import TAG_JOB_NUM, CompareError
+from ems_sweep.names import TAG_JOB_NUM, TAG_OVERRIDES
+from ems_sweep.report.sweep_store import CompareError
 
 DEFAULT_METRIC = "savings_pct"
 FINISHED = "FINISHED"
@@ -40,7 +41,7 @@ ERROR_TAGS = ("error", "ems_sweep.error", "error_message", "error_type")
 # Never a dimension of a sweep: where things were logged, not what was computed.
 _NOISE_PREFIXES = ("tracking.", "hydra.")
 # The job's own command-line overrides ("building=res1 battery=none"), set by the callback.
-TAG_OVERRIDES = "tags.ems_sweep.overrides"
+OVERRIDES_COLUMN = f"tags.{TAG_OVERRIDES}"
 OVERRIDE_PREFIX = "override."
 _OWN_AXES = ("building", "mode")
 # The users' own params first: they make the clearest row labels.
@@ -140,10 +141,10 @@ def _determined_by(df: pd.DataFrame, keys: list[str], col: str) -> bool:
 
 def override_columns(df: pd.DataFrame) -> pd.DataFrame:
     """One column `override.<key>` per key of the jobs' override tags ('' where not given)."""
-    if TAG_OVERRIDES not in df.columns:
+    if OVERRIDES_COLUMN not in df.columns:
         return pd.DataFrame(index=df.index)
     rows = []
-    for text in df[TAG_OVERRIDES].fillna("").astype(str):
+    for text in df[OVERRIDES_COLUMN].fillna("").astype(str):
         pairs = (item.split("=", 1) for item in text.split() if "=" in item)
         rows.append({OVERRIDE_PREFIX + k.lstrip("+"): v for k, v in pairs})
     return pd.DataFrame(rows, index=df.index).fillna("")

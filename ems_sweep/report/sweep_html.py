@@ -20,7 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from ems_sweep.sweep_table import FIGURES, NA, NA_NOTE, REPORT_FILE
+from ems_sweep.names import SWEEP_REPORT_FILE
+from ems_sweep.sweep_table import FIGURES, NA, NA_NOTE
 
 SAVINGS = "savings_pct"  # the figure the report ranks and maps: the period's savings [%]
 OK = "ok"
@@ -377,6 +378,6 @@ def log_report(store: Any, run_id: str, sweep_dir: Path) -> None:
     """Attach the sweep dir's report (when written) to a parent run."""
     from ems_sweep.tracking.store import client
 
-    report = Path(sweep_dir) / REPORT_FILE
+    report = Path(sweep_dir) / SWEEP_REPORT_FILE
     if report.exists():
         client(store).log_artifact(run_id, str(report))

@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from ems_sweep.names import (
+    RUN_TYPE_JOB,
+    RUN_TYPE_SWEEP,
+    TAG_PARENT_RUN,
+    TAG_RUN_TYPE,
+    TAG_SWEEP_DIR,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
-
-# Tags the tracking callback sets (ems_sweep/tracking); the only coupling to its run layout.
-TAG_RUN_TYPE = "ems_sweep.run_type"
-TAG_SWEEP_DIR = "ems_sweep.sweep_dir"
-TAG_JOB_NUM = "ems_sweep.job_num"
-TAG_PARENT = "mlflow.parentRunId"
-RUN_TYPE_SWEEP = "sweep"
-RUN_TYPE_JOB = "job"
 
 ALL_SWEEPS = "all"
 LATEST_SWEEP = "latest"
@@ -204,7 +204,7 @@ def load_runs(
         quoted = str(sweep.sweep_dir).replace("'", "\\'")
         base = f"tags.`{TAG_RUN_TYPE}` = '{RUN_TYPE_JOB}' and tags.`{TAG_SWEEP_DIR}` = '{quoted}'"
     else:
-        base = f"tags.`{TAG_PARENT}` = '{sweep.run_id}'"
+        base = f"tags.`{TAG_PARENT_RUN}` = '{sweep.run_id}'"
     filter_string = f"{base} and {user_filter}" if user_filter else base
     mlflow.set_tracking_uri(uri)
     try:

@@ -24,10 +24,18 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from ems_sweep.names import (
+    ERROR_FILE,
+    SWEEP_TABLE_FILE,
+    TAG_COMMAND,
+    TAG_N_JOBS,
+    TAG_OVERRIDES,
+    TAG_SWEEP_DIR,
+    TAG_SWEPT_KEYS,
+)
 from ems_sweep.sweep_table import parent_description
-from ems_sweep.tracking.record import ERROR_FILE, build_record, find_sweep_dir, write_marker
+from ems_sweep.tracking.record import build_record, find_sweep_dir, write_marker
 from ems_sweep.tracking.sweep import (
-    TABLE_FILE,
     best_and_worst,
     read_sweep_file,
     record_sweep_end,
@@ -120,10 +128,10 @@ class MlflowTrackingCallback(Callback):
             data.update(uri=store.uri, artifact_root=store.artifact_root)
             probe(store)  # fail fast; the jobs then write pending markers without retrying
             tags = {
-                "ems_sweep.sweep_dir": str(sweep_dir),
-                "ems_sweep.overrides": " ".join(overrides),
-                "ems_sweep.command": _command_line()[:5000],
-                "ems_sweep.swept_keys": ",".join(keys),
+                TAG_SWEEP_DIR: str(sweep_dir),
+                TAG_OVERRIDES: " ".join(overrides),
+                TAG_COMMAND: _command_line()[:5000],
+                TAG_SWEPT_KEYS: ",".join(keys),
             }
             if commit:
                 tags["git_commit"] = commit
@@ -190,10 +198,10 @@ class MlflowTrackingCallback(Callback):
         tags = best_and_worst(rows)
         failed = sum(1 for r in rows if r["status"] != "ok")
         metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
-        tags["ems_sweep.n_jobs"] = str(len(rows))
+        tags[TAG_N_JOBS] = str(len(rows))
         tags.update(parent_description(rows, sweep["swept_keys"]))
         with tempfile.TemporaryDirectory() as tmp:
-            table = write_table(rows, Path(tmp) / TABLE_FILE)
+            table = write_table(rows, Path(tmp) / SWEEP_TABLE_FILE)
             for exp, run_id in sweep["parents"].items():
                 try:
                     log_report(store, run_id, sweep_dir)

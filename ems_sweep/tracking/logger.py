@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ems_sweep.tracking.record import JOB_MARKER, JobRecord
+from ems_sweep.names import JOB_RUN_FILE, RUN_TYPE_SWEEP, TAG_PARENT_RUN, TAG_RUN_NAME, TAG_RUN_TYPE
+from ems_sweep.tracking.record import JobRecord
 from ems_sweep.tracking.store import Store, client, ensure_experiment, retry
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,9 @@ def log_job(
 
     c = client(store)
     experiment_id = ensure_experiment(store, experiment)
-    tags = {**record.tags, **(extra_tags or {}), "mlflow.runName": record.run_name}
+    tags = {**record.tags, **(extra_tags or {}), TAG_RUN_NAME: record.run_name}
     if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
+        tags[TAG_PARENT_RUN] = parent_run_id
     tags.setdefault("mlflow.source.type", "JOB")
     run = retry(
         lambda: c.create_run(
@@ -132,7 +133,7 @@ def _log_files(c: Any, run_id: str, record: JobRecord) -> None:
 
     from omegaconf import OmegaConf
 
-    if not (record.job_dir / JOB_MARKER).exists():  # one call for the whole dir
+    if not (record.job_dir / JOB_RUN_FILE).exists():  # one call for the whole dir
         c.log_artifacts(run_id, str(record.job_dir))
         paths: list[Path] = []
     else:
@@ -176,7 +177,7 @@ def start_parent(
 
     c = client(store)
     experiment_id = ensure_experiment(store, experiment)
-    all_tags = {**tags, "ems_sweep.run_type": "sweep", "mlflow.runName": name}
+    all_tags = {**tags, TAG_RUN_TYPE: RUN_TYPE_SWEEP, TAG_RUN_NAME: name}
     run = retry(
         lambda: c.create_run(experiment_id, start_time=now_ms(), tags=all_tags, run_name=name),
         "create parent",

@@ -16,13 +16,21 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from ems_sweep.pipelines.result import SUMMARY_FILE, read_summary
+from ems_sweep.names import (
+    DAILY_FILE,
+    JOB_RUN_FILE,
+    LEARNING_CURVE_FILE,
+    RUN_TYPE_JOB,
+    SUMMARY_FILE,
+    TAG_JOB_DIR,
+    TAG_JOB_NUM,
+    TAG_OVERRIDES,
+    TAG_RUN_TYPE,
+    TAG_STATUS,
+    TAG_SWEEP_DIR,
+)
+from ems_sweep.pipelines.result import read_summary
 
-DAILY_FILE = "daily.csv"
-LEARNING_CURVE_FILE = "learning_curve.csv"
-ERROR_FILE = "error.txt"
-# Written by the tracking callback into the job dir: run id, timing, logging status.
-JOB_MARKER = "mlflow_run.json"
 EXPERIMENTS = {"comparison": "Pipeline_A_Comparison", "learning": "Pipeline_B_Learning"}
 
 # MLflow limits (mlflow.utils.validation): param values, tag values.
@@ -140,12 +148,12 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def read_marker(job_dir: Path) -> dict[str, Any]:
-    return read_json(job_dir / JOB_MARKER)
+    return read_json(job_dir / JOB_RUN_FILE)
 
 
 def write_marker(job_dir: Path, **values: Any) -> None:
     """Merge values into the job's mlflow_run.json (atomic replace)."""
-    write_json(job_dir / JOB_MARKER, {**read_marker(job_dir), **values})
+    write_json(job_dir / JOB_RUN_FILE, {**read_marker(job_dir), **values})
 
 
 def json_safe(value: Any) -> Any:
@@ -331,21 +339,21 @@ def build_record(
     tags = {str(k): tag_value(v) for k, v in summary.get("tags", {}).items()}
     tags.update(
         {
-            "ems_sweep.run_type": "job",
-            "ems_sweep.job_dir": str(job_dir),
-            "ems_sweep.overrides": tag_value(" ".join(overrides)),
+            TAG_RUN_TYPE: RUN_TYPE_JOB,
+            TAG_JOB_DIR: str(job_dir),
+            TAG_OVERRIDES: tag_value(" ".join(overrides)),
             "building": building,
             "mode": mode,
             "pipeline": pipeline,
-            "ems_sweep.status": "ok" if ok else "failed",
+            TAG_STATUS: "ok" if ok else "failed",
         }
     )
     tags.update(swept_tags(overrides, swept_keys or []))
     if info.get("num") is not None and info.get("mode") == "MULTIRUN":
-        tags["ems_sweep.job_num"] = str(info["num"])
+        tags[TAG_JOB_NUM] = str(info["num"])
         sweep_dir = find_sweep_dir(job_dir)
         if sweep_dir is not None:
-            tags["ems_sweep.sweep_dir"] = str(sweep_dir)
+            tags[TAG_SWEEP_DIR] = str(sweep_dir)
     tags.setdefault("solver_status", "error" if error and not ok else "unknown")
     if error:
         tags["error"] = tag_value(error)
@@ -353,7 +361,7 @@ def build_record(
         if raised is not None:
             tags.setdefault("error_type", type(raised).__name__)
 
-    artifacts = sorted(p for p in job_dir.iterdir() if not p.name.startswith(JOB_MARKER))
+    artifacts = sorted(p for p in job_dir.iterdir() if not p.name.startswith(JOB_RUN_FILE))
     marker = read_marker(job_dir)
     start, end = file_times_ms(job_dir)
     cwd = info.get("cwd")

@@ -13,10 +13,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from ems_sweep.names import RUN_TYPE_SWEEP, TAG_PARENT_RUN, TAG_RUN_TYPE, TAG_SWEEP_DIR
 from ems_sweep.tracking.store import Store, client, retry
-
-SWEEP_DIR_TAG = "ems_sweep.sweep_dir"
-RUN_TYPE_TAG = "ems_sweep.run_type"
 
 
 def launching_sweep_dir(config: DictConfig) -> str:
@@ -32,8 +30,10 @@ def find_parent_run(store: Store, experiment: str, sweep_dir: str) -> str | None
     exp = retry(lambda: c.get_experiment_by_name(experiment), f"experiment {experiment}")
     if exp is None:
         return None
-    runs = find_runs(store, exp.experiment_id, {SWEEP_DIR_TAG: sweep_dir, RUN_TYPE_TAG: "sweep"})
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    runs = find_runs(
+        store, exp.experiment_id, {TAG_SWEEP_DIR: sweep_dir, TAG_RUN_TYPE: RUN_TYPE_SWEEP}
+    )
+    parents = [r for r in runs if TAG_PARENT_RUN not in r.data.tags]
     if not parents:
         return None
     return max(parents, key=lambda r: r.info.start_time).info.run_id

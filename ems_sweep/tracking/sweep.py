@@ -10,11 +10,10 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from ems_sweep.pipelines.result import SUMMARY_FILE, read_summary
+from ems_sweep.names import SUMMARY_FILE, SWEEP_RUN_FILE
+from ems_sweep.pipelines.result import read_summary
 from ems_sweep.tracking.record import load_hydra_info, read_json, read_marker, write_json
 
-SWEEP_FILE = "mlflow_sweep.json"
-TABLE_FILE = "sweep_table.csv"
 TABLE_METRICS = (
     "avg_savings_pct",
     "savings_pct",
@@ -26,11 +25,11 @@ TABLE_METRICS = (
 
 
 def read_sweep_file(sweep_dir: Path) -> dict[str, Any]:
-    return read_json(Path(sweep_dir) / SWEEP_FILE)
+    return read_json(Path(sweep_dir) / SWEEP_RUN_FILE)
 
 
 def write_sweep_file(sweep_dir: Path, data: dict[str, Any]) -> None:
-    write_json(Path(sweep_dir) / SWEEP_FILE, data)
+    write_json(Path(sweep_dir) / SWEEP_RUN_FILE, data)
 
 
 def record_sweep_end(sweep_dir: Path, status: str) -> None:

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ems_sweep.pipelines.result import SUMMARY_FILE
+from ems_sweep.names import (
+    RUN_TYPE_SWEEP,
+    SUMMARY_FILE,
+    SWEEP_TABLE_FILE,
+    TAG_JOB_DIR,
+    TAG_REPLAYED,
+    TAG_RUN_TYPE,
+    TAG_SWEEP_DIR,
+)
 from ems_sweep.tracking.logger import (
     find_runs,
     finish_parent,
@@ -42,7 +50,6 @@ from ems_sweep.tracking.store import (
     retry,
 )
 from ems_sweep.tracking.sweep import (
-    TABLE_FILE,
     best_and_worst,
     job_dirs,
     read_sweep_file,
@@ -95,12 +102,12 @@ def _parent_for(
             return run_id, False
         except Exception:
             pass
-    tags = {"ems_sweep.run_type": "sweep", "ems_sweep.sweep_dir": str(sweep_dir)}
+    tags = {TAG_RUN_TYPE: RUN_TYPE_SWEEP, TAG_SWEEP_DIR: str(sweep_dir)}
     found = find_runs(store, experiment_id, tags)
     if found:
         return found[0].info.run_id, False
     commit = sweep.get("git_commit") or git_commit()
-    new_tags = {**tags, "ems_sweep.replayed": "true"}
+    new_tags = {**tags, TAG_REPLAYED: "true"}
     if commit:
         new_tags["git_commit"] = commit
     run_id = start_parent(store, experiment, f"sweep-{sweep_dir.name}", new_tags, {})
@@ -137,7 +144,7 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
             store = _store_for(job_dir, uri, tracking)
         exp = experiment_name(tracking, record.pipeline)
         experiment_id = ensure_experiment(store, exp)
-        existing = find_runs(store, experiment_id, {"ems_sweep.job_dir": str(job_dir)})
+        existing = find_runs(store, experiment_id, {TAG_JOB_DIR: str(job_dir)})
         mlflow_client = client(store)
         _end_deleted_partials(mlflow_client, store, experiment_id, job_dir)
         log_artifacts = bool(tracking.get("log_artifacts", True))
@@ -153,7 +160,7 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
             _discard(mlflow_client, run)
         if existing:
             report.repaired.append(str(job_dir))
-        extra = {"ems_sweep.replayed": "true"}
+        extra = {TAG_REPLAYED: "true"}
         commit = (read_sweep_file(sweep_dir).get("git_commit") if sweep_dir else None) or None
         if commit:
             extra["git_commit"] = commit
@@ -176,7 +183,7 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
         if parent_id not in report.parents:
             report.ended.append(parent_id)
         with tempfile.TemporaryDirectory() as tmp:
-            table = write_table(rows, Path(tmp) / TABLE_FILE)
+            table = write_table(rows, Path(tmp) / SWEEP_TABLE_FILE)
             status = sweep_status(sweep_dir)
             finish_parent(store, parent_id, status, table, best_and_worst(rows), metrics)
     return report
@@ -185,7 +192,7 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
 def _end_deleted_partials(c: Any, store: Store, experiment_id: str, job_dir: Path) -> None:
     """Partial runs deleted while the store could not end them: end them KILLED (none stays
     RUNNING, even among deleted runs)."""
-    for run in find_runs(store, experiment_id, {"ems_sweep.job_dir": str(job_dir)}, deleted=True):
+    for run in find_runs(store, experiment_id, {TAG_JOB_DIR: str(job_dir)}, deleted=True):
         if run.info.status == "RUNNING":
             retry(lambda r=run: c.set_terminated(r.info.run_id, "KILLED"), "end partial")
 
