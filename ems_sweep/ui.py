@@ -146,7 +146,8 @@ def runs_urls(url: str) -> list[tuple[str, str]]:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        # generous: a server that has just started answers its first API call slowly
+        with urllib.request.urlopen(request, timeout=30) as response:
             experiments = json.loads(response.read()).get("experiments", [])
     except (urllib.error.URLError, OSError, ValueError):
         return []
