@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
+from conftest import compose_config
 from omegaconf import DictConfig
 
-from ems_sweep.config import ConfigError, register_configs, validate
+from ems_sweep.config import ConfigError
 from ems_sweep.data import load_building
 from ems_sweep.pipelines.attribution import metric_name, period_saving, players, shapley
 from ems_sweep.pipelines.days import Timings, run_days
@@ -18,20 +18,13 @@ SHARE_KEYS = [metric_name(p) for p in ("appliances", "battery", "ev")]
 
 
 def make_cfg(*overrides: str) -> DictConfig:
-    register_configs()
-    with initialize_config_module("ems_sweep.conf", version_base=None):
-        cfg = compose(
-            "config",
-            overrides=[
-                "tracking=none",
-                "pipeline.plots=false",
-                "pipeline.attribution=true",
-                "mode=centralized_phases",
-                *overrides,
-            ],
-        )
-    validate(cfg)
-    return cfg
+    return compose_config(
+        "tracking=none",
+        "pipeline.plots=false",
+        "pipeline.attribution=true",
+        "mode=centralized_phases",
+        *overrides,
+    )
 
 
 def run_job(cfg: DictConfig, job_dir: Path) -> dict[str, float]:

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_module
+from conftest import compose_config
 
 from ems_sweep.config import register_configs
 from ems_sweep.data import load_building
@@ -27,8 +27,7 @@ START = "2016-06-01"
 
 
 def make_cfg(*overrides: str):
-    with initialize_config_module("ems_sweep.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+    return compose_config(*overrides, validated=False)
 
 
 def raw_week(cossmic_dir, building: str) -> pd.DataFrame:

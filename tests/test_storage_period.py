@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_module
+from conftest import compose_config
 from omegaconf import DictConfig
 
-from ems_sweep.config import ConfigError, register_configs, validate
+from ems_sweep.config import ConfigError
 from ems_sweep.data.horizon import horizon_day
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.cycles import StartRule, start_window
@@ -22,23 +22,16 @@ BUILDINGS = {"cossmic_res1": "DE_KN_residential1", "cossmic_res4": "DE_KN_reside
 
 
 def cossmic_cfg(cossmic_dir: Path, building: str, *overrides: str) -> DictConfig:
-    register_configs()
     path = cossmic_dir / f"{BUILDINGS[building]}_60min.csv.gz"
-    with initialize_config_module("ems_sweep.conf", version_base=None):
-        cfg = compose(
-            "config",
-            overrides=[
-                "tracking=none",
-                "pipeline.plots=false",
-                f"building={building}",
-                f"building.path={path}",
-                "battery=default",
-                "ev=default",
-                *overrides,
-            ],
-        )
-    validate(cfg)
-    return cfg
+    return compose_config(
+        "tracking=none",
+        "pipeline.plots=false",
+        f"building={building}",
+        f"building.path={path}",
+        "battery=default",
+        "ev=default",
+        *overrides,
+    )
 
 
 def run_job(cfg: DictConfig, job_dir: Path):
