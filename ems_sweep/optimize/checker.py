@@ -195,14 +195,16 @@ def check_schedule(
     return c.items
 
 
+def _placed(schedule: DaySchedule, day: DayData):
+    """(placement, its cycle of the day) for every placement naming a known cycle."""
+    by_id = {cy.cycle_id: cy for cy in day.cycles}
+    return [(p, by_id[p.cycle_id]) for p in schedule.placements if p.cycle_id in by_id]
+
+
 def _real_loads(schedule: DaySchedule, day: DayData) -> dict[str, np.ndarray]:
     """kWh per step per device: each placed cycle's real profile at its placed start."""
-    by_id = {cy.cycle_id: cy for cy in day.cycles}
     loads: dict[str, np.ndarray] = {}
-    for p in schedule.placements:
-        cycle = by_id.get(p.cycle_id)
-        if cycle is None:
-            continue
+    for p, cycle in _placed(schedule, day):
         load = loads.setdefault(cycle.device, np.zeros(day.n_steps))
         prof = np.asarray(cycle.profile_kwh, dtype=float)[: max(0, day.n_steps - p.start_step)]
         load[p.start_step : p.start_step + len(prof)] += prof
@@ -211,12 +213,8 @@ def _real_loads(schedule: DaySchedule, day: DayData) -> dict[str, np.ndarray]:
 
 def check_overlap(c: _Collector, schedule: DaySchedule, day: DayData) -> None:
     """cycle_overlap: one machine runs one programme at a time (one violation per step)."""
-    by_id = {cy.cycle_id: cy for cy in day.cycles}
     running: dict[str, np.ndarray] = {}
-    for p in schedule.placements:
-        cycle = by_id.get(p.cycle_id)
-        if cycle is None:
-            continue
+    for p, cycle in _placed(schedule, day):
         count = running.setdefault(cycle.device, np.zeros(day.n_steps, dtype=int))
         count[max(0, p.start_step) : p.start_step + len(cycle.profile_kwh)] += 1
     for device, count in running.items():
