@@ -448,7 +448,8 @@ def test_appliance_constraints_are_named_per_cycle_and_device_step():
 
     day = make_day([0.3] * 24, cycles=[dishwasher(10), dishwasher(13)])
     cfg = make_cfg()
-    model = milp.build_model(day, cfg, initial_state(cfg), "centralized", prices_of(day, cfg))
+    problem = milp.DayProblem(day, initial_state(cfg), "centralized", prices_of(day, cfg))
+    model = milp.build_model(problem, cfg)
     names = {c.name for c in model.prob.constraints() if c.name}
     assert {"cycle_once_dishwasher_10", "cycle_once_dishwasher_13"} <= names
     # the two windows (10..16 and 13..19, 3 steps each) can share steps 13..18 only

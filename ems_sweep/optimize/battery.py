@@ -113,16 +113,20 @@ def battery_soc(prob: pulp.LpProblem, v: BatteryVars, p: BatteryParams, start_kw
 def battery_exclusive(
     prob: pulp.LpProblem, v: BatteryVars, p: BatteryParams, dt_h: float, imp_price: np.ndarray
 ) -> None:
-    """battery_excl_{ch,dis}_<t>:  ch <= y C_max,  dis <= (1 - y) D_max  at steps with import
+    """battery_exclusive_{ch,dis}_<t>:  ch <= y C_max,  dis <= (1 - y) D_max  at steps with import
     price < 0 (only there could charging and discharging at once pay: burning energy)."""
     big_c, big_d = p.max_charge_kw * dt_h, p.max_discharge_kw * dt_h
     for t in np.nonzero(np.asarray(imp_price) < 0)[0]:
         y = prob.add_variable(f"yb_{t}", 0, 1, cat=pulp.LpBinary)
         v.n_binaries += 1
-        add(prob, [(v.ch[t], 1.0), (y, -big_c)], pulp.LpConstraintLE, 0.0, f"battery_excl_ch_{t}")
         add(
-            prob, [(v.dis[t], 1.0), (y, big_d)], pulp.LpConstraintLE, big_d, f"battery_excl_dis_{t}"
-        )
+            prob, [(v.ch[t], 1.0), (y, -big_c)], pulp.LpConstraintLE, 0.0,
+            f"battery_exclusive_ch_{t}",
+        )  # fmt: skip
+        add(
+            prob, [(v.dis[t], 1.0), (y, big_d)], pulp.LpConstraintLE, big_d,
+            f"battery_exclusive_dis_{t}",
+        )  # fmt: skip
 
 
 def battery_balance_terms(v: BatteryVars, t: int) -> Terms:
