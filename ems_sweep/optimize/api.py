@@ -14,7 +14,7 @@ from ems_sweep.optimize import milp
 from ems_sweep.optimize.baseline import decentralized_day
 from ems_sweep.optimize.cycles import fast_cfg, mode_name
 from ems_sweep.optimize.fixing import FixedFlows
-from ems_sweep.optimize.infeasibility import conflicting_families
+from ems_sweep.optimize.infeasibility import infeasibility_reason
 from ems_sweep.optimize.realize import physical_table
 from ems_sweep.optimize.schedule import DaySchedule, SolverStats
 from ems_sweep.optimize.solver import SolveOutcome, solve
@@ -91,12 +91,9 @@ def solve_day(problem: milp.DayProblem, cfg: DictConfig) -> DaySchedule:
     model = milp.build_model(problem, cfg)
     outcome = solve(model.prob, cfg, has_integers=model.n_binaries > 0)
     if outcome.status == "Infeasible":
-        families = ", ".join(conflicting_families(model, cfg)) or "none found"
         raise evm.InfeasibleDayError(
-            f"day {day.date} ({mode}): the solver proved the day infeasible; constraint "
-            f"families in conflict: {families} (without any one of them the rest holds); the "
-            f"EV needs passed the pre-check, so check building.grid_import_limit_kw="
-            f"{cfg.building.grid_import_limit_kw} against the fixed load and cycles"
+            f"day {day.date} ({mode}): the solver proved the day infeasible (the EV needs passed "
+            f"the pre-check); {infeasibility_reason(model, cfg)}"
         )
     if outcome.status not in ("Optimal", "TimeLimit"):
         raise SolverFailedError(

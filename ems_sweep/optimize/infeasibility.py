@@ -79,3 +79,36 @@ def conflicting_families(model: DayModel, cfg: DictConfig) -> list[str]:
         else:
             needed.append(family)
     return needed
+
+
+def settings_of(families: list[str], cfg: DictConfig) -> list[str]:
+    """The configured values behind the families that come straight from settings."""
+    b, e = cfg.battery, cfg.ev
+    keys = {
+        "grid_import_limit": [("building.grid_import_limit_kw", cfg.building.grid_import_limit_kw)],
+        "grid_export_limit": [("building.grid_export_limit_kw", cfg.building.grid_export_limit_kw)],
+        "battery_power_limit": [
+            ("battery.max_charge_kw", b.max_charge_kw),
+            ("battery.max_discharge_kw", b.max_discharge_kw),
+        ],
+        "battery_energy_bounds": [("battery.soc_min", b.soc_min), ("battery.soc_max", b.soc_max)],
+        "ev_charger_limit": [("ev.charger_kw", e.charger_kw), ("ev.discharge_kw", e.discharge_kw)],
+        "ev_capacity": [("ev.capacity_kwh", e.capacity_kwh)],
+        "ev_target": [
+            ("ev.target_soc", e.target_soc),
+            ("ev.must_be_full_by_hour", e.must_be_full_by_hour),
+        ],
+        "period_end_storage": [("pipeline.end_storage", "no_less")],
+    }
+    return [f"{k}={v}" for f in families for k, v in keys.get(f, [])]
+
+
+def infeasibility_reason(model: DayModel, cfg: DictConfig) -> str:
+    """What an infeasible day's error says: the families in conflict and the settings behind."""
+    families = conflicting_families(model, cfg)
+    if not families:
+        return "no set of constraint families found that explains it"
+    settings = settings_of(families, cfg)
+    text = f"constraint families in conflict: {', '.join(families)} (without any one of them "
+    text += "the rest holds)"
+    return text + (f"; settings involved: {', '.join(settings)}" if settings else "")
