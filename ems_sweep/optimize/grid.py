@@ -13,12 +13,11 @@ import numpy as np
 import pulp
 
 from ems_sweep.optimize.lp import Terms, add, step_vars, terms
+from ems_sweep.optimize.table import GridFlows
 
 
-def grid_exchange(
-    residual_kwh: np.ndarray, cfg: SimpleNamespace, dt_h: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The baseline rule: (import, export, curtailed) from residual = demand - PV after storage.
+def grid_exchange(residual_kwh: np.ndarray, cfg: SimpleNamespace, dt_h: float) -> GridFlows:
+    """The baseline rule: the grid's flows from residual = demand - PV after storage.
 
     Surplus beyond the export limit is curtailed; import is not capped (the baseline is what
     happened; the checker reports an import above the connection limit).
@@ -26,7 +25,7 @@ def grid_exchange(
     imp = np.maximum(residual_kwh, 0.0)
     surplus = np.maximum(-residual_kwh, 0.0)
     exp = np.minimum(surplus, cfg.building.grid_export_limit_kw * dt_h)
-    return imp, exp, surplus - exp
+    return GridFlows(imp, exp, surplus - exp)
 
 
 @dataclass
