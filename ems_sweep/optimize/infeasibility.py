@@ -1,11 +1,13 @@
 """Which constraint families make an infeasible day infeasible (a deletion filter).
 
-The model's constraints are named by family (milp.FAMILIES) and some rules are variable bounds
-(BOUNDS below). Starting from the whole model, each family is dropped in turn; a family whose
-removal leaves the model still infeasible stays dropped, one whose removal makes it feasible is
-kept and reported. What remains is an irreducible set of families: together they cannot hold,
-and without any one of them the rest can. A day's model solves in tens of ms, so the filter
-costs a few dozen solves of a day that has failed anyway.
+The model's constraints are named by family (milp.FAMILIES); the rules that are variable bounds
+(import and export limits, battery and EV power and energy bounds) are families too
+(bound_families; relaxed, a bound family has no upper bound and a lower bound <= 0).
+Starting from the whole model, each family is dropped in turn; a family whose removal leaves
+the model still infeasible stays dropped, one whose removal makes it feasible is kept and
+reported. What remains is an irreducible set of families: together they cannot hold, and
+without any one of them the rest can. A day's model solves in tens of ms, so the filter costs
+a few dozen solves of a day that has failed anyway.
 """
 
 from __future__ import annotations
