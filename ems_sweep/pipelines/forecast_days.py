@@ -30,7 +30,7 @@ from ems_sweep.data.forecast import (
 from ems_sweep.data.horizon import day_tail
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.execute import execute_plan
+from ems_sweep.optimize.execute import PlanInForce, execute_plan
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.state import PeriodEnd, StorageState, end_state
 from ems_sweep.pipelines import kpis
@@ -86,7 +86,7 @@ def execute_days(
         if plan is not None and forecast is not None:
             replans = replan_day(plan, ahead, actual, cfg, state, forecaster, timings, end_rule)
             executed, more = execute_plan(
-                plan, forecast, actual, cfg, state, forecaster.knows_cycles, replans
+                PlanInForce(plan, replans), forecast, actual, cfg, state, forecaster.knows_cycles
             )
             figures["replans"] = float(len(replans))
             figures.update(more)
@@ -138,7 +138,7 @@ def replan_day(
     every = max(1, int(round(hours / actual.dt_h)))
     replans: list[tuple[int, DaySchedule]] = []
     for step in range(every, actual.n_steps, every):
-        so_far, _ = execute_plan(plan, ahead[0], actual, cfg, state, False, replans)
+        so_far, _ = execute_plan(PlanInForce(plan, replans), ahead[0], actual, cfg, state, False)
         table = so_far.table
         now = StorageState(
             float(table[S.BATTERY_ENERGY].iloc[step - 1]), float(table[S.EV_ENERGY].iloc[step - 1])
