@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from ems_sweep.config import ConfigError
 from ems_sweep.data import load_building
 from ems_sweep.pipelines.attribution import metric_name, period_saving, players, shapley
-from ems_sweep.pipelines.days import Timings, run_days
+from ems_sweep.pipelines.days import RunOptions, Timings, run_days
 
 SHARE_KEYS = [metric_name(p) for p in ("appliances", "battery", "ev")]
 
@@ -91,7 +91,7 @@ def test_every_flexibility_off_is_the_baseline(mode):
     dates = building.days()
     names = players(building, dates, cfg)
     assert names == ["appliances", "battery", "ev"]
-    runs = run_days(building, dates, cfg, Timings(), fixed=tuple(names))
+    runs = run_days(building, dates, cfg, Timings(), RunOptions(fixed=tuple(names)))
     saving, failed = period_saving(runs)
     assert failed == 0
     assert saving == pytest.approx(0.0, abs=1e-4)

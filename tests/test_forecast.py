@@ -27,7 +27,7 @@ from ems_sweep.data.forecast import (
 )
 from ems_sweep.data.model import FIXED_LOAD, PV, BuildingData, DayData
 from ems_sweep.optimize import schedule as S
-from ems_sweep.pipelines.days import Timings, run_days
+from ems_sweep.pipelines.days import RunOptions, Timings, run_days
 
 NUMERIC = [S.IMPORT, S.EXPORT, S.BATTERY_ENERGY, S.EV_ENERGY, S.APPLIANCES, S.COST]
 
@@ -43,7 +43,7 @@ def cossmic_dir():
 
 def _runs(cfg: DictConfig, **kw):
     building = load_building(cfg)
-    return building, run_days(building, building.days(), cfg, Timings(), **kw)
+    return building, run_days(building, building.days(), cfg, Timings(), RunOptions(**kw))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,9 +76,8 @@ def test_perfect_is_todays_behaviour(cossmic_dir):
 def test_forecast_equal_to_actuals_executes_its_plan_exactly(cossmic_dir):
     cfg = cossmic_cfg(cossmic_dir, "cossmic_res4", "start_date=2016-06-01", "n_days=3")
     building = load_building(cfg)
-    runs = run_days(
-        building, building.days(), cfg, Timings(), forecaster=Oracle(building), history=building
-    )
+    oracle = RunOptions(forecaster=Oracle(building), history=building)
+    runs = run_days(building, building.days(), cfg, Timings(), oracle)
     for run in runs:
         assert run.status == "ok", run.reason
         executed, planned, perfect = run.optimized.table, run.planned.table, run.perfect.table

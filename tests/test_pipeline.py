@@ -135,7 +135,7 @@ def test_learning_split_leaks_no_day_and_writes_learning_files(tmp_path: Path) -
 def test_restriction_never_places_a_cycle_in_a_forbidden_hour(tmp_path: Path) -> None:
     from ems_sweep.data import load_building
     from ems_sweep.optimize import check_schedule
-    from ems_sweep.pipelines.days import Timings, run_days
+    from ems_sweep.pipelines.days import RunOptions, Timings, run_days
 
     cfg = make_cfg(
         "pipeline=learning",
@@ -158,7 +158,7 @@ def test_restriction_never_places_a_cycle_in_a_forbidden_hour(tmp_path: Path) ->
         p[sorted(allowed)] = 1.0
         preferences[device] = p / p.sum()
         forbidden[device] = set(range(24)) - allowed
-    runs = run_days(building, days, cfg, Timings(), preferences, forbidden)
+    runs = run_days(building, days, cfg, Timings(), RunOptions(preferences, forbidden))
     placed = 0
     for run in runs:
         assert run.status == "ok", run.reason

@@ -16,7 +16,7 @@ from ems_sweep.config import ConfigError
 from ems_sweep.data.horizon import horizon_day
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.cycles import StartRule, start_window
-from ems_sweep.pipelines.days import horizon_dates
+from ems_sweep.pipelines.planning import horizon_dates
 
 BUILDINGS = {"cossmic_res1": "DE_KN_residential1", "cossmic_res4": "DE_KN_residential4"}
 
