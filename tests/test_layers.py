@@ -41,8 +41,6 @@ KNOWN_CYCLES = {
     "ems_sweep.pipelines.result -> ems_sweep.tracking.record",
     "ems_sweep.data.builtin -> ems_sweep.data.model",
     "ems_sweep.data.model -> ems_sweep.data.slicing",
-    "ems_sweep.data.loader -> ems_sweep.data.files",
-    "ems_sweep.pipelines.days -> ems_sweep.pipelines.forecast_days",
     "ems_sweep.pipelines.runner -> ems_sweep.pipelines.comparison",
     "ems_sweep.analysis.sweep_html -> ems_sweep.analysis.sweep_table",
 }

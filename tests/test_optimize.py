@@ -284,6 +284,10 @@ def test_negative_prices_never_import_and_export_at_once():
     cfg = battery_cfg(**{"tariff.feed_in_eur_per_kwh": 0.08})
     opt = optimize_day(day, cfg, initial_state(cfg))
     assert check_schedule(opt, day, cfg) == []
+    imp, exp = opt.table[S.IMPORT].to_numpy(), opt.table[S.EXPORT].to_numpy()
+    assert not ((imp > 1e-9) & (exp > 1e-9)).any()  # one meter direction per step
+    # paid to import: the negative-price hours draw from the grid and the PV surplus is not sold
+    assert (imp[12:14] > 1e-6).all() and (exp[12:14] < 1e-9).all()
 
 
 def test_preferences_restrict_and_penalize():

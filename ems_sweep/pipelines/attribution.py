@@ -31,7 +31,7 @@ from omegaconf import DictConfig
 from ems_sweep.data.model import BuildingData
 from ems_sweep.optimize.battery import battery_params
 from ems_sweep.optimize.fixing import APPLIANCES, BATTERY, EV, FAMILIES
-from ems_sweep.pipelines.days import DayRun, Timings, run_days
+from ems_sweep.pipelines.days import DayRun, RunOptions, Timings, run_days
 from ems_sweep.pipelines.kpis import job_metrics
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def attribute(
             on = frozenset(members)
             off = tuple(p for p in names if p not in on)
             log.info("Attribution: coalition %s on, %s off", sorted(on), list(off))
-            runs = run_days(building, list(dates), cfg, Timings(), fixed=off)
+            runs = run_days(building, list(dates), cfg, Timings(), RunOptions(fixed=off))
             values[on], n_failed = period_saving(runs)
             failed += n_failed
     shares = shapley(names, values.__getitem__)
