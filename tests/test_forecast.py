@@ -26,6 +26,7 @@ from ems_sweep.data.forecast import (
     make_forecaster,
 )
 from ems_sweep.data.model import FIXED_LOAD, PV, BuildingData, DayData
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize import schedule as S
 from ems_sweep.pipelines.days import RunOptions, Timings, run_days
 
@@ -65,7 +66,7 @@ class Oracle:
     lookback_days: int = 0
 
     def forecast(self, history: History, known: DayData) -> DayData:
-        return self.data.day(known.date)
+        return slice_day(self.data, known.date)
 
 
 def test_perfect_is_todays_behaviour(cossmic_dir):
@@ -127,7 +128,7 @@ def test_persistence_passes_the_checker_and_never_beats_perfect_foresight(
         yesterday = today - dt.timedelta(days=1)
         if yesterday not in building.days():
             continue
-        pv, before = building.day(today).pv_kwh, building.day(yesterday).pv_kwh
+        pv, before = slice_day(building, today).pv_kwh, slice_day(building, yesterday).pv_kwh
         mae = float(np.mean(np.abs(np.asarray(before) - np.asarray(pv))))
         assert row["forecast_pv_mae_kwh"] == pytest.approx(mae, abs=1e-9), today
         assert row["actual_pv_kwh"] == pytest.approx(float(np.sum(pv))), today
@@ -160,14 +161,14 @@ def test_no_forecaster_reads_data_after_the_planning_time(cossmic_dir, forecaste
     planning = dt.date(2016, 6, 6)
     changed = _perturbed(data, planning)
     for target in (planning, planning + dt.timedelta(days=1)):  # today and tomorrow
-        known = known_part(data.day(target))
+        known = known_part(slice_day(data, target))
         a = forecaster.forecast(History(data, planning), known)
         b = forecaster.forecast(History(changed, planning), known)
         np.testing.assert_array_equal(a.fixed_load_kwh, b.fixed_load_kwh)
         np.testing.assert_array_equal(a.pv_kwh, b.pv_kwh)
         assert a.ev_trips == b.ev_trips
         assert not a.cycles
-        assert not np.array_equal(a.pv_kwh, data.day(target).pv_kwh)
+        assert not np.array_equal(a.pv_kwh, slice_day(data, target).pv_kwh)
     with pytest.raises(LookaheadError):
         History(data, planning).day(planning)
 
@@ -250,13 +251,13 @@ def test_average_forecasts_the_usual_trip_of_the_preceding_days(cossmic_dir):
     data = load_history(cfg, forecaster)
     planning = dt.date(2016, 6, 8)
     history = History(data, planning)
-    previous = [data.day(planning - dt.timedelta(days=k)) for k in range(1, 8)]
+    previous = [slice_day(data, planning - dt.timedelta(days=k)) for k in range(1, 8)]
     left = [
         min(t.departure for t in d.ev_trips if t.departure.date() == d.date)
         for d in previous
         if any(t.departure.date() == d.date and t.arrival < history.cutoff for t in d.ev_trips)
     ]
-    trips = forecaster.forecast(history, known_part(data.day(planning))).ev_trips
+    trips = forecaster.forecast(history, known_part(slice_day(data, planning))).ev_trips
     if len(left) < 3.5:
         assert trips == []
         return
@@ -274,7 +275,9 @@ def test_usual_trip_is_the_median_of_the_days_the_car_left(cossmic_dir):
     forecaster = Average(ev_days=3)
     data = load_history(cfg, forecaster)
     planning = dt.date(2016, 6, 5)
-    (trip,) = forecaster.forecast(History(data, planning), known_part(data.day(planning))).ev_trips
+    (trip,) = forecaster.forecast(
+        History(data, planning), known_part(slice_day(data, planning))
+    ).ev_trips
     assert (trip.departure.date(), trip.departure.hour) == (planning, 7)
     assert trip.energy_kwh == pytest.approx(5.0, abs=0.05)
     assert 12 <= trip.arrival.hour <= 17

@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
 from ems_sweep.config import register_configs, validate
+from ems_sweep.data.slicing import slice_day
 
 
 def make_cfg(*overrides: str) -> DictConfig:
@@ -199,9 +200,9 @@ def test_restriction_never_places_a_cycle_in_a_forbidden_hour(tmp_path: Path) ->
         p = np.full(24, 1e-3)
         allowed = {18, 19, 20, 21, 22}
         for date in days:
-            for c in building.day(date).cycles:
+            for c in slice_day(building, date).cycles:
                 if c.device == device:
-                    allowed.add(building.day(date).index[c.observed_start_step].hour)
+                    allowed.add(slice_day(building, date).index[c.observed_start_step].hour)
         p[sorted(allowed)] = 1.0
         preferences[device] = p / p.sum()
         forbidden[device] = set(range(24)) - allowed

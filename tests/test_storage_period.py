@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from ems_sweep.config import ConfigError
 from ems_sweep.data.horizon import horizon_day
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.cycles import StartRule, start_window
 from ems_sweep.pipelines.planning import horizon_dates
@@ -214,7 +215,7 @@ def test_horizon_joins_days_and_keeps_each_cycle_in_its_day(cossmic_dir):
 
     cfg = cossmic_cfg(cossmic_dir, "cossmic_res4", "start_date=2016-06-01", "n_days=3")
     building = load_building(cfg)
-    days = [building.day(d) for d in building.days()[:2]]
+    days = [slice_day(building, d) for d in building.days()[:2]]
     h = horizon_day(days)
     assert h.n_steps == days[0].n_steps + days[1].n_steps
     np.testing.assert_allclose(h.pv_kwh[days[0].n_steps :], days[1].pv_kwh)

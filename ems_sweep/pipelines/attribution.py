@@ -29,6 +29,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from ems_sweep.data.model import BuildingData
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize.battery import battery_params
 from ems_sweep.optimize.fixing import APPLIANCES, BATTERY, EV, FAMILIES
 from ems_sweep.pipelines.days import DayRun, RunOptions, Timings, run_days
@@ -50,7 +51,7 @@ def metric_name(player: str) -> str:
 def players(building: BuildingData, dates: Sequence[dt.date], cfg: DictConfig) -> list[str]:
     """The flexibilities the job has: no battery or no EV, no player; no cycle, no shifting."""
     out = []
-    if any(building.day(d).cycles for d in dates):
+    if any(slice_day(building, d).cycles for d in dates):
         out.append(APPLIANCES)
     if battery_params(cfg) is not None:
         out.append(BATTERY)

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from ems_sweep.config import EndStorage
 from ems_sweep.data.forecast import load_history, make_forecaster
 from ems_sweep.data.model import BuildingData, DayData
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.fixing import baseline_flows
 from ems_sweep.optimize.schedule import DaySchedule
@@ -119,7 +120,7 @@ def run_days(
         return []
     options = options or RunOptions()
     start, warm_note = warm_start(building, dates[0], cfg)
-    days = {d: building.day(d) for d in dates}
+    days = {d: slice_day(building, d) for d in dates}
     baselines, base_end = _baselines(days, dates, cfg, start, timings)
     horizon_days = int(cfg.pipeline.horizon_days)
     period = JobPeriod(dates, days, start, period_end_rule(cfg, base_end), horizon_days)

@@ -1,4 +1,4 @@
-"""`python -m ems_sweep.data.inspect <file> [--id PREFIX]`: a building file as the loader reads it.
+"""`python -m ems_sweep.pipelines.inspect <file> [--id PREFIX]`: a building file as read.
 
 What a researcher runs before a sweep. It loads every local day of the file with the job's own
 loader (same column mapping, quality rules and thresholds) and prints:
@@ -43,6 +43,7 @@ from ems_sweep.data.readers import (
     read_tidy,
     utc_index,
 )
+from ems_sweep.data.slicing import slice_day
 
 SHIFTABLE_NAMES = ("dishwasher", "washing_machine", "dryer", "tumble_dryer")
 NOT_DEVICES = ("pv", "grid_import", "grid_export", "ev")
@@ -128,7 +129,7 @@ def inspect_file(cfg: DictConfig) -> Inspection:
     data = load_building(cfg)
     state, baselines = initial_state(cfg), {}
     for date in data.days():
-        sched = baseline_day(data.day(date), cfg, state)
+        sched = baseline_day(slice_day(data, date), cfg, state)
         baselines[date] = sched.table
         state = end_state(sched)
     return Inspection(cfg, data, baselines)
@@ -358,7 +359,7 @@ def report(ins: Inspection, png: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ems_sweep.data.inspect",
+        prog="python -m ems_sweep.pipelines.inspect",
         description="Read a building file as the loader would: columns, quality per day, "
         "fidelity to the meters, and a days x hours status map (PNG).",
     )
