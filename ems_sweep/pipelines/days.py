@@ -42,6 +42,7 @@ from ems_sweep.pipelines.planning import (
     Planner,
     RunOptions,
     Timings,
+    checker_verdict,
 )
 from ems_sweep.pipelines.warmup import warm_start
 
@@ -221,11 +222,8 @@ def _check(
     violations = list(check_schedule(run.optimized, run.day, cfg, forbidden_starts))
     timings.check_s += time.perf_counter() - started
     run.violations = violations
-    if violations:
-        run.status = VIOLATIONS
-        run.reason = f"{len(violations)} violation(s), first: {violations[0]}"
-    else:
-        run.status = OK
+    run.status, reason = checker_verdict(violations)
+    run.reason = reason or run.reason
 
 
 def _close_period(

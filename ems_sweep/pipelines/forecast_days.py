@@ -34,7 +34,14 @@ from ems_sweep.optimize.execute import PlanInForce, execute_plan
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.state import StorageState, end_state
 from ems_sweep.pipelines import kpis
-from ems_sweep.pipelines.planning import OK, VIOLATIONS, Horizon, JobPeriod, Planner, RunOptions
+from ems_sweep.pipelines.planning import (
+    VIOLATIONS,
+    Horizon,
+    JobPeriod,
+    Planner,
+    RunOptions,
+    checker_verdict,
+)
 
 if TYPE_CHECKING:
     from ems_sweep.pipelines.days import DayRun
@@ -106,11 +113,8 @@ def _verdict(run: DayRun, perfect_row: dict[str, Any]) -> None:
     the checker's verdict on the executed schedule."""
     if run.status == VIOLATIONS and perfect_row.get("reason", "").startswith("baseline"):
         return
-    if run.violations:
-        run.status = VIOLATIONS
-        run.reason = f"{len(run.violations)} violation(s), first: {run.violations[0]}"
-    else:
-        run.status = OK
+    run.status, reason = checker_verdict(run.violations)
+    run.reason = reason or run.reason
 
 
 def replan_day(

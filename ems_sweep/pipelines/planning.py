@@ -28,6 +28,14 @@ VIOLATIONS = "violations"  # a schedule came back but the independent checker re
 FEASIBLE_STATUSES = {"optimal", "timelimit", "feasible"}  # what optimize_day returns (else raises)
 
 
+def checker_verdict(violations: list) -> tuple[str, str]:
+    """(status, reason) of a schedule from the independent checker's violations: one rule for
+    the perfect-foresight and the executed days alike."""
+    if violations:
+        return VIOLATIONS, f"{len(violations)} violation(s), first: {violations[0]}"
+    return OK, ""
+
+
 @dataclass
 class Timings:
     """Seconds spent per stage, summed over days (for the benchmark's breakdown)."""
