@@ -116,7 +116,7 @@ def resolve_columns(bcfg: DictConfig, available: list[str], path: str) -> Column
         grid_export=optional(bcfg.export_column, "export_column", f"{prefix}grid_export"),
         ev=optional(bcfg.ev_column, "ev_column", f"{prefix}ev"),
         price=None
-        if bcfg.get("price_path")
+        if bcfg.price_path
         else optional(bcfg.price_column, "price_column", price_default),
     )
 

@@ -257,7 +257,7 @@ def load_file_building(
         filled |= flags.reindex(grid, fill_value=False).to_numpy(dtype=bool)
     native, meters = _to_internal(filled_frame, cmap)
     price_where, price_col = f"building.path={path!r}", cmap.price or ""
-    if b.get("price_path"):
+    if b.price_path:
         native[PRICE], price_filled, price_col = _price_from_file(b, grid, step, max_steps)
         price_where = f"{PRICE_KEY}={str(b.price_path)!r}"
         filled |= price_filled

@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import BASELINE, StartRule, devices, fast_cfg, start_window
+from ems_sweep.optimize.cycles import BASELINE, StartRule, devices, start_window
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.tariffs import tariff_prices
 
@@ -78,11 +78,10 @@ def _storage(
 def check_schedule(
     schedule: DaySchedule,
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     forbidden_starts: dict[str, set[int]] | None = None,
 ) -> list[Violation]:
     """Every broken rule of the schedule (empty list: valid). See module docstring for kinds."""
-    cfg = fast_cfg(cfg)
     c = _Collector()
     tab = schedule.table
     n, dt = day.n_steps, day.dt_h
@@ -257,7 +256,7 @@ def _check_cycles(
     c: _Collector,
     schedule: DaySchedule,
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     col: dict[str, np.ndarray],
     devs: list[str],
     forbidden: dict[str, set[int]],
@@ -308,13 +307,12 @@ def _check_cycles(
         )
 
 
-def ev_below_target(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> list[Violation]:
+def ev_below_target(schedule: DaySchedule, day: DayData, cfg: EmsConfig) -> list[Violation]:
     """ev_target: on a day the car is plugged in just before must_be_full_by_hour it holds
     target_soc x capacity at that hour (and until it leaves that day), or at least what charging
     at full power whenever plugged in, up to the target, reaches from the day's start (all the
     window allows). Checkpoints come from the table's own ev_plugged column and time index.
     """
-    cfg = fast_cfg(cfg)
     e = cfg.ev
     if not e.enabled:
         return []
@@ -351,11 +349,10 @@ def ev_below_target(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> lis
     return out
 
 
-def baseline_battery_idle(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> list[Violation]:
+def baseline_battery_idle(schedule: DaySchedule, day: DayData, cfg: EmsConfig) -> list[Violation]:
     """battery_idle: a self-consumption battery that holds energy above soc_min while the load
     exceeds PV must discharge min(deficit, power limit, what it holds above soc_min); less is
     a battery held back (as a per-day reserve rule would)."""
-    cfg = fast_cfg(cfg)
     b = cfg.battery
     if not b.enabled or b.capacity_kwh <= 0:
         return []

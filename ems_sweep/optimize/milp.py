@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pulp
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import appliances as appl
 from ems_sweep.optimize import battery as bat
@@ -84,7 +84,7 @@ def period_end_storage(
 
 def build_model(
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     mode: str,
     prices: tuple[np.ndarray, np.ndarray],

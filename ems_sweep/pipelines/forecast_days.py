@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ems_sweep.data.forecast import (
     Forecaster,
@@ -132,7 +132,7 @@ def replan_day(
     """forecast.replan_hours: every N hours, re-plan the rest of today plus the look-ahead from
     the state the execution so far has reached (same forecasts; a forecast that knows the
     cycles is not re-planned). A re-plan that fails leaves the plan before it in force."""
-    hours = OmegaConf.select(cfg, "forecast.replan_hours")
+    hours = cfg.forecast.replan_hours
     if not hours or forecaster.knows_cycles:
         return []
     every = max(1, int(round(hours / actual.dt_h)))

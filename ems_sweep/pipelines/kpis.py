@@ -130,7 +130,8 @@ def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | N
         row["no_prefs_cost_eur"] = ref["cost_eur"]
         row["no_prefs_savings_eur"] = eur
         row["no_prefs_savings_pct"] = savings_pct(eur, base["baseline_cost_eur"], consumption)
-    row.update(preference_figures(run, preferences, float(cfg.pipeline.preference_threshold)))
+    if preferences is not None:  # learning only: comparison's pipeline has no threshold
+        row.update(preference_figures(run, preferences, cfg.pipeline.preference_threshold))
     return row
 
 
