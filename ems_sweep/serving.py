@@ -32,7 +32,7 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 
-from ems_sweep.config import ConfigError, Source
+from ems_sweep.config import ConfigError, EmsConfig, Source
 from ems_sweep.serving_rows import INPUT_COLUMNS, RowError, RowSpec, base_config, row_configs
 
 CONFIG_ARTIFACT = "config"
@@ -104,7 +104,7 @@ def json_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), None)
 
 
-def optimize_row(spec: RowSpec, cfg: DictConfig) -> dict[str, Any]:
+def optimize_row(spec: RowSpec, cfg: EmsConfig) -> dict[str, Any]:
     """One row's figures from a real comparison run in a throwaway job dir."""
     from ems_sweep.pipelines.comparison import run_comparison
 
@@ -248,8 +248,6 @@ def run_config(run_id: str) -> dict[str, Any]:
 
 def _config_from_params(run_id: str, params: dict[str, str]) -> dict[str, Any]:
     """Rebuild a config from flattened `group.key` params (older runs without config.yaml)."""
-    from ems_sweep.config import EmsConfig
-
     schema = OmegaConf.structured(EmsConfig)
     dotlist = []
     for key, value in params.items():
