@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
-from ems_sweep.config import Source
+from ems_sweep.config import BuildingConfig, EmsConfig, Source
 from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble, day_bounds
 from ems_sweep.data.columns import ColumnMap, price_column, resolve_columns
@@ -130,7 +129,7 @@ def _to_internal(raw: pd.DataFrame, cmap: ColumnMap) -> tuple[pd.DataFrame, Mete
 
 
 def _price_from_file(
-    b: DictConfig, grid: pd.DatetimeIndex, step: int, max_steps: int
+    b: BuildingConfig, grid: pd.DatetimeIndex, step: int, max_steps: int
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """The day-ahead price from building.price_path on the data's UTC grid (hourly prices are
     held over the hour's quarter hours; short gaps interpolated like the energies)."""
@@ -153,7 +152,7 @@ def _meter_flags(
     raw: pd.DataFrame,
     cmap: ColumnMap,
     meters: Meters,
-    b: DictConfig,
+    b: BuildingConfig,
     step_h: float,
 ) -> list[RowFlag]:
     """Dead or stuck main meters and copied days (skip)."""
@@ -197,7 +196,7 @@ def metered_charger_kw(raw: pd.DataFrame, cmap: ColumnMap, step_min: int) -> flo
     return math.ceil(peak * 60.0 / step_min * 100 - 1e-6) / 100 if peak > 0 else None
 
 
-def follow_ev_meter(cfg: DictConfig, charger_kw: float | None) -> str | None:
+def follow_ev_meter(cfg: EmsConfig, charger_kw: float | None) -> str | None:
     """With ev.follow_meter and a metered EV: ev.charger_kw = the meter's peak and the car starts
     at target_soc, so that charging on arrival refills exactly what each metered session put in.
 
@@ -215,7 +214,7 @@ def follow_ev_meter(cfg: DictConfig, charger_kw: float | None) -> str | None:
 
 
 def load_file_building(
-    cfg: DictConfig, start: dt.date, n_days: int, resolution: int
+    cfg: EmsConfig, start: dt.date, n_days: int, resolution: int
 ) -> BuildingData:
     b = cfg.building
     rules = b.quality

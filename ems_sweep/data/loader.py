@@ -6,9 +6,8 @@ import datetime as dt
 import logging
 
 import numpy as np
-from omegaconf import DictConfig
 
-from ems_sweep.config import Source
+from ems_sweep.config import EmsConfig, Source
 from ems_sweep.data import builtin
 from ems_sweep.data.assemble import assemble, day_bounds
 from ems_sweep.data.errors import DataError
@@ -22,12 +21,12 @@ __all__ = ["DataError", "load_building"]
 log = logging.getLogger(__name__)
 
 
-def building_source(cfg: DictConfig) -> Source:
+def building_source(cfg: EmsConfig) -> Source:
     value = cfg.building.source
     return value if isinstance(value, Source) else Source(str(value))
 
 
-def load_building(cfg: DictConfig) -> BuildingData:
+def load_building(cfg: EmsConfig) -> BuildingData:
     """Building `cfg.building` for local days start_date .. start_date + n_days - 1.
 
     At cfg.resolution_min (15 or 60); built-in buildings are deterministic in cfg.seed. EV trips
@@ -46,7 +45,7 @@ def load_building(cfg: DictConfig) -> BuildingData:
 
 
 def synthetic_ev_trips(
-    cfg: DictConfig, start: dt.date, n_days: int, resolution: int
+    cfg: EmsConfig, start: dt.date, n_days: int, resolution: int
 ) -> list[EVTrip]:
     """Trips drawn by the generator for a building whose data has no car (days -1..n_days)."""
     b = cfg.building
@@ -55,7 +54,7 @@ def synthetic_ev_trips(
     return [snap_trip(t, resolution) for t in trips]
 
 
-def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int) -> BuildingData:
+def _load_builtin(cfg: EmsConfig, start: dt.date, n_days: int, resolution: int) -> BuildingData:
     b = cfg.building
     one = dt.timedelta(days=1)
     gen = builtin.generate(b, int(cfg.seed), start - one, start + n_days * one + one)

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 
-from ems_sweep.config import EndStorage
+from ems_sweep.config import EmsConfig, EndStorage
 from ems_sweep.data.forecast import Forecaster, load_history, make_forecaster
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.optimize import schedule as S
@@ -98,7 +97,7 @@ def _feasible(schedule: DaySchedule) -> bool:
 
 def _optimize(
     days: list[DayData],
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: Any,
     preferences: dict[str, np.ndarray] | None,
     timings: Timings,
@@ -133,7 +132,7 @@ def horizon_dates(dates: list[dt.date], i: int, horizon_days: int) -> list[dt.da
     return out
 
 
-def period_end_rule(cfg: DictConfig, baseline_end: StorageState) -> PeriodEnd:
+def period_end_rule(cfg: EmsConfig, baseline_end: StorageState) -> PeriodEnd:
     """The end-of-period storage rule of pipeline.end_storage (see module docstring)."""
     p = cfg.pipeline
     if EndStorage(p.end_storage) == EndStorage.value:
@@ -145,7 +144,7 @@ STORES = ("battery_kwh", "ev_kwh")  # the StorageState fields the end-of-period 
 
 
 def end_storage_figures(
-    cfg: DictConfig,
+    cfg: EmsConfig,
     optimized_end: StorageState,
     baseline_end: StorageState,
     buyback_eur_per_kwh: float,
@@ -170,7 +169,7 @@ def end_storage_figures(
 def run_days(
     building: BuildingData,
     dates: list[dt.date],
-    cfg: DictConfig,
+    cfg: EmsConfig,
     timings: Timings,
     preferences: dict[str, np.ndarray] | None = None,
     forbidden_starts: dict[str, set[int]] | None = None,
@@ -284,7 +283,7 @@ def run_days(
     return runs
 
 
-def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:
+def end_storage_note(cfg: EmsConfig, figures: dict[str, float]) -> str:
     """One sentence for the report on how the end of the period entered the savings."""
     diff = figures["end_storage_diff_kwh"] + 0.0  # no '-0.00' in the report
     value = figures["end_storage_value_eur"] + 0.0

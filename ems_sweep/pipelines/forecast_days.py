@@ -18,8 +18,8 @@ import time
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.forecast import (
     Forecaster,
     ForecastError,
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 def _plan(
     ahead: list[DayData],
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     timings: Any,
     period_end: PeriodEnd | None,
@@ -55,7 +55,7 @@ def execute_days(
     dates: list[dt.date],
     days: dict[dt.date, DayData],
     start: StorageState,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     timings: Any,
     forecaster: Forecaster,
     history: BuildingData,
@@ -123,7 +123,7 @@ def replan_day(
     plan: DaySchedule,
     ahead: list[DayData],
     actual: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     forecaster: Forecaster,
     timings: Any,
@@ -199,7 +199,7 @@ FIGURES = [
 ]
 
 
-def forecast_section(cfg: DictConfig, metrics: dict[str, float]) -> str:
+def forecast_section(cfg: EmsConfig, metrics: dict[str, float]) -> str:
     """report.md: the forecaster, the execution rule and the executed vs perfect figures."""
     name = getattr(cfg.forecast.name, "value", cfg.forecast.name)
     rows = [

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.kpis import day_kpis
@@ -91,7 +91,7 @@ def quality_figures(day: DayData) -> dict[str, Any]:
     }
 
 
-def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | None) -> dict:
+def day_row(run: DayRun, cfg: EmsConfig, preferences: dict[str, np.ndarray] | None) -> dict:
     """One daily.csv row: date, status, baseline and optimized figures, savings, solver stats."""
     row: dict[str, Any] = {
         "date": run.date.isoformat(),
@@ -151,7 +151,7 @@ _SOLVER_KEYS = {
 }
 
 
-def _prefixed(prefix: str, sched: DaySchedule, run: DayRun, cfg: DictConfig) -> dict[str, float]:
+def _prefixed(prefix: str, sched: DaySchedule, run: DayRun, cfg: EmsConfig) -> dict[str, float]:
     """The optimizer's day_kpis of one schedule, keys prefixed with the schedule kind."""
     return {
         f"{prefix}_{k}": v

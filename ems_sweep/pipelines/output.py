@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig
 
-from ems_sweep.config import LearningPipelineConfig
+from ems_sweep.config import EmsConfig, LearningPipelineConfig
 from ems_sweep.data.model import BuildingData
 from ems_sweep.names import CYCLES_FILE, LEARNING_CURVE_FILE, PREFERENCES_FILE
 from ems_sweep.pipelines.days import DayRun, Timings
@@ -63,7 +62,7 @@ def _schedules(run: DayRun) -> dict:
 
 
 def finish_job(
-    cfg: DictConfig,
+    cfg: EmsConfig,
     job_dir: Path,
     building: BuildingData,
     runs: Sequence[DayRun],

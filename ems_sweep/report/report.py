@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.names import REPORT_FILE
 
 MAIN_FIGURES = [
@@ -95,7 +95,7 @@ def _table(rows: list[list[object]], headers: list[str]) -> str:
 
 def write_report(
     job_dir: Path,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     status: str,
     error: str | None,
     metrics: dict[str, float],
