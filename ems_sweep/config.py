@@ -526,7 +526,8 @@ def _unknown_key(key: str, given: str | None = None, option: str | None = None) 
     where = f" (from {given})" if given else ""
     group, _, rest = key.partition(".")
     if option is not None:  # a key of another option of the group, e.g. pipeline.prior_strength
-        owners = [o for o in VARIANTS[group] if _known_in(_variant_schema(group, o), [rest])]
+        parts = rest.split(".")
+        owners = [o for o in VARIANTS[group] if _known_in(_variant_schema(group, o), parts)]
         if owners:
             return ConfigError(
                 f"Invalid config: unknown key {key}{where} with {group}={option}; it is a key of "
@@ -542,14 +543,16 @@ def check_key(key: str, given: str | None = None, options: Sequence[str] = ()) -
 
     `+key=value` makes Hydra add a key to a structured config; the schema must still decide.
     `options`: the chosen options of the key's group when it is pipeline or tariff (each must
-    have the key: Hydra would only say "Could not override").
+    have the key: Hydra would only say "Could not override"); a user's own option (found via
+    hydra.searchpath) is left to Hydra, which checks it against the schema it inherits.
     """
     parts = key.split(".")
     if not _is_known(parts):
         raise _unknown_key(key, given)
     for option in options:
-        if len(parts) > 1 and not _known_in(_variant_schema(parts[0], option), parts[1:]):
-            raise _unknown_key(key, given, option)
+        if len(parts) > 1 and option in VARIANTS[parts[0]]:
+            if not _known_in(_variant_schema(parts[0], option), parts[1:]):
+                raise _unknown_key(key, given, option)
 
 
 def check_keys(cfg: DictConfig) -> None:
@@ -579,6 +582,8 @@ def validate(cfg: DictConfig | EmsConfig) -> None:
     _validate_period(cfg)
     _validate_building(cfg)
     _non_negative(cfg, "mode.max_delay_hours")
+    for group in VARIANTS:
+        _validate_variant(cfg, group)
     _validate_battery(cfg)
     _validate_ev(cfg)
     _validate_tariff(cfg)
@@ -683,15 +688,8 @@ def _validate_tariff(cfg: Any) -> None:
 
 
 def _validate_pipeline(cfg: Any) -> None:
-    """What both pipelines share, the option's own schema, and where attribution can run."""
+    """What both pipelines share, and where the attribution can run."""
     p = cfg.pipeline
-    option = _option_name(cfg, "pipeline")
-    if p.name.value != option:
-        _fail(
-            "pipeline.name",
-            p.name.value,
-            f"{option} with pipeline={option} (choose with pipeline=)",
-        )
     _non_negative(cfg, "pipeline.max_plot_days")
     if p.horizon_days < 1:
         _fail("pipeline.horizon_days", p.horizon_days, "an integer >= 1 (1 = no look-ahead)")
@@ -751,11 +749,28 @@ def _validate_solver(cfg: Any) -> None:
         _fail("solver.threads", cfg.solver.threads, "an integer >= 1")
 
 
-def _option_name(cfg: Any, group: str) -> str:
-    """The option of a variant group the config's node was built from (its schema's class)."""
+def _option_name(cfg: Any, group: str) -> str | None:
+    """The option of pipeline or tariff whose schema the config's node has (None: no option's)."""
     node = getattr(cfg, group)
     schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else type(node)
-    return next(option for option, cls in VARIANTS[group].items() if cls is schema)
+    return next((o for o, cls in VARIANTS[group].items() if issubclass(schema, cls)), None)
+
+
+def _validate_variant(cfg: Any, group: str) -> None:
+    """The node has one option's schema (an own option inherits one in its defaults list) and
+    the field naming the option agrees with it (a tou schema priced as flat cannot work)."""
+    field_name = VARIANT_FIELD[group]
+    value = getattr(getattr(cfg, group), field_name, None)
+    option = _option_name(cfg, group)
+    if option is None:
+        schemas = ", ".join(f"{o} or {o}_schema" for o in VARIANTS[group])
+        _fail(group, getattr(value, "value", value), f"an option whose defaults list has {schemas}")
+    if value.value != option:
+        _fail(
+            f"{group}.{field_name}",
+            value.value,
+            f"{option} in a {group} option with the {option} schema (choose: {group}=<option>)",
+        )
 
 
 def as_schema(cfg: DictConfig) -> DictConfig:

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from ems_sweep.config import (
     BatteryConfig,
+    ConfigError,
     TariffKind,
     TouTariffConfig,
     register_configs,
@@ -114,3 +115,18 @@ def test_a_key_of_another_option_is_refused_before_any_work(tmp_path, args, name
     assert proc.returncode == EXIT_BAD_INPUT
     assert named in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("kind: flat\n", "tariff='flat'; allowed: an option whose defaults list has dynamic or"),
+        (NIGHT_TARIFF + "kind: flat\n", "tariff.kind='flat'; allowed: tou in a tariff option"),
+    ],
+    ids=["no_schema", "kind_of_another_schema"],
+)
+def test_a_tariff_option_must_inherit_the_schema_of_its_kind(user_conf, text, named):
+    (user_conf / "tariff" / "night.yaml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        validate(_compose(user_conf, "tariff=night"))
+    assert named in str(err.value)
