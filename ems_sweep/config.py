@@ -781,7 +781,7 @@ def as_schema(cfg: DictConfig) -> DictConfig:
     the other options are dropped (they never applied to the run).
     """
     schema = OmegaConf.structured(EmsConfig)
-    plain = OmegaConf.to_container(cfg, resolve=False)
+    plain = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     for group, options in VARIANTS.items():
         node = plain.get(group)
         if not isinstance(node, dict):
