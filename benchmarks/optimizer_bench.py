@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
-from ems_sweep.config import register_configs
+from ems_sweep.config import register_configs, typed
 from ems_sweep.data import load_building
 from ems_sweep.optimize import MODES, check_schedule, end_state, initial_state, optimize_day
 
@@ -36,7 +36,7 @@ CASES = [("1 day", 60, 1), ("1 day", 15, 1), ("7 days", 60, 7)]
 
 def run_case(solver: str, mode: str, resolution: int, n_days: int, building: str) -> dict:
     with initialize_config_module("ems_sweep.conf", version_base=None):
-        cfg = compose(
+        composed = compose(
             "config",
             overrides=[
                 f"building={building}",
@@ -49,6 +49,7 @@ def run_case(solver: str, mode: str, resolution: int, n_days: int, building: str
                 "tracking=none",
             ],
         )
+    cfg = typed(composed)  # as a job's entry converts it (pipelines/runner.py)
     data = load_building(cfg)
     state = initial_state(cfg)
     tot = dict(build=0.0, solve=0.0, solver=0.0, check=0.0, wall=0.0, violations=0)

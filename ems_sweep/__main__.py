@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ems_sweep.cli import outcome
-from ems_sweep.config import ConfigError, check_key, register_configs, validate
+from ems_sweep.config import VARIANTS, ConfigError, check_key, register_configs, validate
 
 if TYPE_CHECKING:  # pandas comes with the result module: import it only when a job runs
     from ems_sweep.pipelines.result import JobResult
@@ -106,11 +106,27 @@ def check_overrides(args: list[str]) -> None:
     except Exception:
         return  # a syntax error: Hydra reports it with its own message
     groups = _config_groups()
+    choices = _variant_choices(parsed)
     for override, text in zip(parsed, texts, strict=True):
         key = override.key_or_group
         if override.package is not None or "/" in key or key.startswith("hydra") or key in groups:
             continue  # a group choice (building=res1, +experiment=...) or Hydra's own settings
-        check_key(key, text)
+        check_key(key, text, choices.get(key.partition(".")[0], ()))
+
+
+def _variant_choices(parsed: list) -> dict[str, list[str]]:
+    """The options of pipeline and tariff a command line runs: its choices (every value of a
+    sweep), else conf/config.yaml's default."""
+    from omegaconf import OmegaConf
+
+    text = (importlib.resources.files("ems_sweep.conf") / "config.yaml").read_text()
+    defaults = OmegaConf.create(text).defaults
+    choices = {g: [str(e[g])] for e in defaults if OmegaConf.is_dict(e) for g in e if g in VARIANTS}
+    for override in parsed:
+        if override.key_or_group in VARIANTS and override.package is None:
+            values = override.sweep_string_iterator() if override.is_sweep_override() else None
+            choices[override.key_or_group] = list(values) if values else [override.value()]
+    return choices
 
 
 def main() -> None:

@@ -7,16 +7,19 @@ message naming the key, the value given and what is allowed, before any work sta
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import difflib
 import functools
 import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 
 class ConfigError(ValueError):
@@ -225,12 +228,35 @@ class EVConfig:
 
 @dataclass
 class TariffConfig:
-    kind: TariffKind = TariffKind.dynamic
+    """What every tariff has; each tariff=<kind> option's schema adds its own prices."""
+
+    kind: TariffKind = MISSING
     feed_in_eur_per_kwh: float = 0.08
+
+
+@dataclass
+class DynamicTariffConfig(TariffConfig):
+    """Import = (day-ahead + network fee + levies) x (1 + VAT)."""
+
+    kind: TariffKind = TariffKind.dynamic
     network_fee_eur_per_kwh: float = 0.09
     levies_eur_per_kwh: float = 0.05
     vat: float = 0.19
+
+
+@dataclass
+class FlatTariffConfig(TariffConfig):
+    """One import price at every hour."""
+
+    kind: TariffKind = TariffKind.flat
     flat_price_eur_per_kwh: float = 0.32
+
+
+@dataclass
+class TouTariffConfig(TariffConfig):
+    """Time of use: the peak price in the local hours peak_hours, off-peak otherwise."""
+
+    kind: TariffKind = TariffKind.tou
     peak_price_eur_per_kwh: float = 0.38
     offpeak_price_eur_per_kwh: float = 0.24
     peak_hours: list[int] = field(default_factory=lambda: list(range(7, 21)))
@@ -238,7 +264,9 @@ class TariffConfig:
 
 @dataclass
 class PipelineConfig:
-    name: PipelineName = PipelineName.comparison
+    """What both pipelines have; pipeline=comparison and pipeline=learning add their own."""
+
+    name: PipelineName = MISSING
     # Schedule plots are drawn for the first max_plot_days days only (~0.5 s CPU each, so long
     # runs stay fast); redraw more later: python -m ems_sweep.report.job_plots <job dir>
     # --max-days N.
@@ -255,11 +283,24 @@ class PipelineConfig:
     # to the savings as its own figure (end_storage_value_eur).
     end_storage: EndStorage = EndStorage.no_less
     end_storage_price_eur_per_kwh: float | None = None
+
+
+@dataclass
+class ComparisonPipelineConfig(PipelineConfig):
+    """Pipeline A: baseline vs optimized, day by day."""
+
+    name: PipelineName = PipelineName.comparison
     # true: also split the saving into appliance shifting, battery and EV (Shapley values over
-    # the flexibilities, each "off" = as in the baseline; pipelines/attribution.py). Comparison
-    # pipeline and MILP modes only; each coalition is one more period run.
+    # the flexibilities, each "off" = as in the baseline; pipelines/attribution.py). MILP modes
+    # only; each coalition is one more period run.
     attribution: bool = False
-    # Learning (pipeline B); ignored by comparison.
+
+
+@dataclass
+class LearningPipelineConfig(PipelineConfig):
+    """Pipeline B: learn start-hour preferences on the first days, optimize the rest with them."""
+
+    name: PipelineName = PipelineName.learning
     # None: round(training_fraction * n_days).
     training_days: int | None = None
     training_fraction: float = 0.67
@@ -281,6 +322,23 @@ class PipelineConfig:
     # Hours below this probability are "rarely used".
     preference_threshold: float = 0.02
     penalty_eur_per_unlikely_start: float = 0.05
+
+
+# The schema of each option of the groups whose options differ in their fields: registered as
+# <group>/<option>_schema, the first entry of that option's defaults list (conf/tariff/tou.yaml).
+VARIANTS: dict[str, dict[str, type]] = {
+    "tariff": {
+        TariffKind.dynamic.value: DynamicTariffConfig,
+        TariffKind.flat.value: FlatTariffConfig,
+        TariffKind.tou.value: TouTariffConfig,
+    },
+    "pipeline": {
+        PipelineName.comparison.value: ComparisonPipelineConfig,
+        PipelineName.learning.value: LearningPipelineConfig,
+    },
+}
+# The field of each such group that names its variant.
+VARIANT_FIELD = {"tariff": "kind", "pipeline": "name"}
 
 
 @dataclass
@@ -342,8 +400,8 @@ class EmsConfig:
     mode: ModeConfig = field(default_factory=ModeConfig)
     battery: BatteryConfig = field(default_factory=BatteryConfig)
     ev: EVConfig = field(default_factory=EVConfig)
-    tariff: TariffConfig = field(default_factory=TariffConfig)
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    tariff: TariffConfig = field(default_factory=DynamicTariffConfig)
+    pipeline: PipelineConfig = field(default_factory=ComparisonPipelineConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     forecast: ForecastConfig = field(default_factory=ForecastConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -354,29 +412,53 @@ class EmsConfig:
 
 
 def register_configs() -> None:
-    ConfigStore.instance().store(name="ems_schema", node=EmsConfig)
+    """The schema of the primary config and of each option of pipeline and tariff.
+
+    In the primary schema pipeline and tariff are open (MISSING, typed by their common base):
+    the option chosen in the defaults list brings its own schema (EmsConfig() in Python keeps
+    comparison and dynamic, as conf/config.yaml chooses).
+    """
+    store = ConfigStore.instance()
+    schema = OmegaConf.structured(EmsConfig)
+    for group in VARIANTS:
+        schema[group] = MISSING
+    store.store(name="ems_schema", node=schema)
+    for group, options in VARIANTS.items():
+        for option, schema in options.items():
+            store.store(group=group, name=f"{option}_schema", node=schema)
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:
     raise ConfigError(f"Invalid config: {key}={value!r}; allowed: {allowed}")
 
 
-def _fraction(cfg: DictConfig, key: str) -> None:
-    value = OmegaConf.select(cfg, key)
+def _value(cfg: Any, key: str) -> Any:
+    """The value at a dotted key of a composed (DictConfig) or typed (EmsConfig) config."""
+    return functools.reduce(getattr, key.split("."), cfg)
+
+
+def _fraction(cfg: Any, key: str) -> None:
+    value = _value(cfg, key)
     if not 0.0 <= value <= 1.0:
         _fail(key, value, "a fraction between 0 and 1")
 
 
-def _non_negative(cfg: DictConfig, key: str) -> None:
-    value = OmegaConf.select(cfg, key)
+def _non_negative(cfg: Any, key: str) -> None:
+    value = _value(cfg, key)
     if value < 0:
         _fail(key, value, "a value >= 0")
 
 
-def _positive(cfg: DictConfig, key: str) -> None:
-    value = OmegaConf.select(cfg, key)
+def _positive(cfg: Any, key: str) -> None:
+    value = _value(cfg, key)
     if value <= 0:
         _fail(key, value, "a value > 0")
+
+
+def _efficiency(cfg: Any, key: str) -> None:
+    value = _value(cfg, key)
+    if not 0.0 < value <= 1.0:
+        _fail(key, value, "an efficiency in (0, 1]")
 
 
 @functools.cache
@@ -387,57 +469,105 @@ def _schema() -> DictConfig:
     return schema
 
 
-def _schema_node(parts: list[str]) -> tuple[bool, Any]:
-    """(known?, schema node) for a dotted key: anything below a free-form dict is known."""
-    node: Any = _schema()
+@functools.cache
+def _variant_schema(group: str, option: str) -> DictConfig:
+    schema = OmegaConf.structured(VARIANTS[group][option])
+    OmegaConf.set_readonly(schema, True)
+    return schema
+
+
+def _schema_nodes(parts: list[str]) -> list[Any]:
+    """The schema nodes a dotted key's parent path can be (every variant of a variant group)."""
+    if parts and parts[0] in VARIANTS:
+        return [_variant_schema(parts[0], option) for option in VARIANTS[parts[0]]]
+    return [_schema()]
+
+
+def _known_in(node: Any, parts: list[str]) -> bool:
     for part in parts:
         if not isinstance(node, DictConfig):
-            return True, None  # below a leaf or list value (e.g. tariff.peak_hours.0)
+            return True  # below a leaf or list value (e.g. tariff.peak_hours.0)
         if OmegaConf.get_type(node) is dict:
-            return True, None  # a dict of named entries, e.g. building.generator.appliances
+            return True  # a dict of named entries, e.g. building.generator.appliances
         if part not in node.keys():  # `in node` is False for a MISSING value
-            return False, None
+            return False
         node = node._get_node(part)
-    return True, node
+    return True
+
+
+def _is_known(parts: list[str]) -> bool:
+    """Whether a dotted key exists in the schema: in any variant of pipeline and tariff (the
+    option chosen decides; Hydra rejects a key its option's schema lacks)."""
+    if parts and parts[0] in VARIANTS:
+        return len(parts) == 1 or any(_known_in(n, parts[1:]) for n in _schema_nodes(parts))
+    return _known_in(_schema(), parts)
 
 
 def schema_keys() -> list[str]:
-    """Every dotted key of the schema (groups and values), for suggestions."""
+    """Every dotted key of the schema (groups and values, every variant's), for suggestions."""
     keys: list[str] = []
 
     def walk(node: Any, prefix: str) -> None:
         for key in node:
             child = node._get_node(key)
-            keys.append(prefix + str(key))
+            if prefix + str(key) not in keys:
+                keys.append(prefix + str(key))
             if isinstance(child, DictConfig) and OmegaConf.get_type(child) is not dict:
                 walk(child, f"{prefix}{key}.")
 
     walk(_schema(), "")
+    for group, options in VARIANTS.items():
+        for option in options:
+            walk(_variant_schema(group, option), f"{group}.")
     return keys
 
 
-def check_key(key: str, given: str | None = None) -> None:
+def _unknown_key(key: str, given: str | None = None, option: str | None = None) -> ConfigError:
+    where = f" (from {given})" if given else ""
+    group, _, rest = key.partition(".")
+    if option is not None:  # a key of another option of the group, e.g. pipeline.prior_strength
+        parts = rest.split(".")
+        owners = [o for o in VARIANTS[group] if _known_in(_variant_schema(group, o), parts)]
+        if owners:
+            return ConfigError(
+                f"Invalid config: unknown key {key}{where} with {group}={option}; it is a key of "
+                + " and ".join(f"{group}={o}" for o in owners)
+            )
+    close = difflib.get_close_matches(key, schema_keys(), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else "see `python -m ems_sweep --cfg job`"
+    return ConfigError(f"Invalid config: unknown key {key}{where}; {hint}")
+
+
+def check_key(key: str, given: str | None = None, options: Sequence[str] = ()) -> None:
     """Raise ConfigError for a key the schema does not have, suggesting the nearest one.
 
     `+key=value` makes Hydra add a key to a structured config; the schema must still decide.
+    `options`: the chosen options of the key's group when it is pipeline or tariff (each must
+    have the key: Hydra would only say "Could not override"); a user's own option (found via
+    hydra.searchpath) is left to Hydra, which checks it against the schema it inherits.
     """
-    known, _ = _schema_node(key.split("."))
-    if known:
-        return
-    close = difflib.get_close_matches(key, schema_keys(), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]}?" if close else "see `python -m ems_sweep --cfg job`"
-    raise ConfigError(
-        f"Invalid config: unknown key {key}" + (f" (from {given})" if given else "") + f"; {hint}"
-    )
+    parts = key.split(".")
+    if not _is_known(parts):
+        raise _unknown_key(key, given)
+    for option in options:
+        if len(parts) > 1 and option in VARIANTS[parts[0]]:
+            if not _known_in(_variant_schema(parts[0], option), parts[1:]):
+                raise _unknown_key(key, given, option)
 
 
 def check_keys(cfg: DictConfig) -> None:
-    """Every key of a composed config exists in the schema (catches keys added with `+`)."""
+    """Every key of a composed config exists in its node's schema (catches keys added with `+`,
+    also a key of another variant, e.g. pipeline.prior_strength with pipeline=comparison)."""
 
     def walk(node: DictConfig, prefix: str) -> None:
+        schema = OmegaConf.get_type(node)
+        names = {f.name for f in dataclasses.fields(schema)} if schema is not dict else None
         for key in node:
             dotted = prefix + str(key)
-            check_key(dotted)
+            if names is not None and key not in names:
+                group = dotted.partition(".")[0]
+                option = _option_name(cfg, group) if group in VARIANTS and prefix else None
+                raise _unknown_key(dotted, option=option)
             child = node._get_node(key)
             if isinstance(child, DictConfig) and OmegaConf.get_type(child) is not dict:
                 walk(child, dotted + ".")
@@ -445,9 +575,26 @@ def check_keys(cfg: DictConfig) -> None:
     walk(cfg, "")
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig | EmsConfig) -> None:
     """Checks across fields that the schema cannot express; raises ConfigError on the first."""
-    check_keys(cfg)
+    if isinstance(cfg, DictConfig):
+        check_keys(cfg)
+    _validate_period(cfg)
+    _validate_building(cfg)
+    _non_negative(cfg, "mode.max_delay_hours")
+    for group in VARIANTS:
+        _validate_variant(cfg, group)
+    _validate_battery(cfg)
+    _validate_ev(cfg)
+    _validate_tariff(cfg)
+    _validate_pipeline(cfg)
+    _validate_forecast(cfg)
+    if cfg.pipeline.name == PipelineName.learning:
+        _validate_learning(cfg)
+    _validate_solver(cfg)
+
+
+def _validate_period(cfg: Any) -> None:
     if not 1 <= cfg.n_days <= MAX_N_DAYS:
         _fail("n_days", cfg.n_days, f"an integer >= 1 and <= {MAX_N_DAYS} (ten years)")
     if cfg.resolution_min not in (15, 60):
@@ -457,6 +604,8 @@ def validate(cfg: DictConfig) -> None:
     except ValueError:
         _fail("start_date", cfg.start_date, "a date as YYYY-MM-DD")
 
+
+def _validate_building(cfg: Any) -> None:
     b = cfg.building
     if b.source != Source.builtin and not b.path:
         _fail("building.path", b.path, f"a file path when building.source={b.source.value}")
@@ -479,16 +628,15 @@ def validate(cfg: DictConfig) -> None:
     _positive(cfg, "building.grid_import_limit_kw")
     _non_negative(cfg, "building.grid_export_limit_kw")
 
-    _non_negative(cfg, "mode.max_delay_hours")
 
+def _validate_battery(cfg: Any) -> None:
     bat = cfg.battery
     for key in ("capacity_kwh", "max_charge_kw", "max_discharge_kw", "cost_per_kwh_throughput"):
         _non_negative(cfg, f"battery.{key}")
     for key in ("soc_min", "soc_max", "soc_initial"):
         _fraction(cfg, f"battery.{key}")
     for key in ("charge_efficiency", "discharge_efficiency"):
-        if not 0.0 < bat[key] <= 1.0:
-            _fail(f"battery.{key}", bat[key], "an efficiency in (0, 1]")
+        _efficiency(cfg, f"battery.{key}")
     if bat.soc_min > bat.soc_max:
         _fail("battery.soc_min", bat.soc_min, f"a value <= battery.soc_max ({bat.soc_max})")
     if not bat.soc_min <= bat.soc_initial <= bat.soc_max:
@@ -500,24 +648,28 @@ def validate(cfg: DictConfig) -> None:
     if bat.enabled and bat.capacity_kwh <= 0:
         _fail("battery.capacity_kwh", bat.capacity_kwh, "a value > 0 when battery.enabled=true")
 
+
+def _validate_ev(cfg: Any) -> None:
     ev = cfg.ev
     for key in ("capacity_kwh", "charger_kw", "discharge_kw"):
         _non_negative(cfg, f"ev.{key}")
     for key in ("target_soc", "soc_min", "soc_initial"):
         _fraction(cfg, f"ev.{key}")
     for key in ("charge_efficiency", "discharge_efficiency"):
-        if not 0.0 < ev[key] <= 1.0:
-            _fail(f"ev.{key}", ev[key], "an efficiency in (0, 1]")
+        _efficiency(cfg, f"ev.{key}")
     if ev.soc_min > ev.target_soc:
         _fail("ev.soc_min", ev.soc_min, f"a value <= ev.target_soc ({ev.target_soc})")
     if not 0 <= ev.must_be_full_by_hour <= 23:
         _fail("ev.must_be_full_by_hour", ev.must_be_full_by_hour, "an hour 0..23")
     for key in ("capacity_kwh", "charger_kw"):
-        if ev.enabled and ev[key] <= 0:
-            _fail(f"ev.{key}", ev[key], "a value > 0 when ev.enabled=true")
+        if ev.enabled and getattr(ev, key) <= 0:
+            _fail(f"ev.{key}", getattr(ev, key), "a value > 0 when ev.enabled=true")
     if ev.v2g and ev.discharge_kw <= 0:
         _fail("ev.discharge_kw", ev.discharge_kw, "a value > 0 when ev.v2g=true")
 
+
+def _validate_tariff(cfg: Any) -> None:
+    """Prices >= 0 and hours 0..23, for the fields the chosen tariff has."""
     t = cfg.tariff
     for key in (
         "feed_in_eur_per_kwh",
@@ -528,11 +680,15 @@ def validate(cfg: DictConfig) -> None:
         "peak_price_eur_per_kwh",
         "offpeak_price_eur_per_kwh",
     ):
-        _non_negative(cfg, f"tariff.{key}")
-    bad_hours = [h for h in t.peak_hours if not 0 <= h <= 23]
+        if hasattr(t, key):
+            _non_negative(cfg, f"tariff.{key}")
+    bad_hours = [h for h in getattr(t, "peak_hours", []) if not 0 <= h <= 23]
     if bad_hours:
         _fail("tariff.peak_hours", list(t.peak_hours), "hours 0..23")
 
+
+def _validate_pipeline(cfg: Any) -> None:
+    """What both pipelines share, and where the attribution can run."""
     p = cfg.pipeline
     _non_negative(cfg, "pipeline.max_plot_days")
     if p.horizon_days < 1:
@@ -544,9 +700,7 @@ def validate(cfg: DictConfig) -> None:
             price,
             "a price >= 0 in EUR/kWh when pipeline.end_storage=value",
         )
-    if p.attribution and p.name != PipelineName.comparison:
-        _fail("pipeline.attribution", p.attribution, "false with pipeline=learning")
-    if p.attribution and cfg.mode.name == Mode.decentralized:
+    if getattr(p, "attribution", False) and cfg.mode.name == Mode.decentralized:
         _fail(
             "pipeline.attribution",
             p.attribution,
@@ -554,41 +708,103 @@ def validate(cfg: DictConfig) -> None:
             "rules; only cycles move, so the whole saving is appliance shifting): use a MILP "
             "mode (centralized, centralized_phases)",
         )
-    f = OmegaConf.select(cfg, "forecast")
-    if f is not None:
-        for key in ("load_weeks", "pv_days", "ev_days"):
-            if f[key] < 1:
-                _fail(f"forecast.{key}", f[key], "an integer >= 1")
-        if f.replan_hours is not None and not 1 <= f.replan_hours <= 23:
-            _fail("forecast.replan_hours", f.replan_hours, "hours 1..23, or null (once a day)")
-        if p.attribution and f.name != ForecastName.perfect:
-            _fail(
-                "pipeline.attribution",
-                p.attribution,
-                "false unless forecast=perfect (the attribution holds flexibilities at the "
-                "baseline's flows of a perfectly known day)",
-            )
-        if f.name != ForecastName.perfect and p.name != PipelineName.comparison:
-            _fail("forecast", f.name.value, "perfect with pipeline=learning")
+
+
+def _validate_forecast(cfg: Any) -> None:
+    f, p = cfg.forecast, cfg.pipeline
+    for key in ("load_weeks", "pv_days", "ev_days"):
+        if getattr(f, key) < 1:
+            _fail(f"forecast.{key}", getattr(f, key), "an integer >= 1")
+    if f.replan_hours is not None and not 1 <= f.replan_hours <= 23:
+        _fail("forecast.replan_hours", f.replan_hours, "hours 1..23, or null (once a day)")
+    if getattr(p, "attribution", False) and f.name != ForecastName.perfect:
+        _fail(
+            "pipeline.attribution",
+            p.attribution,
+            "false unless forecast=perfect (the attribution holds flexibilities at the "
+            "baseline's flows of a perfectly known day)",
+        )
+    if f.name != ForecastName.perfect and p.name != PipelineName.comparison:
+        _fail("forecast", f.name.value, "perfect with pipeline=learning")
+
+
+def _validate_learning(cfg: Any) -> None:
+    p = cfg.pipeline
     _positive(cfg, "pipeline.prior_strength")
     _fraction(cfg, "pipeline.preference_threshold")
     _non_negative(cfg, "pipeline.penalty_eur_per_unlikely_start")
     _positive(cfg, "pipeline.convergence_threshold")
-    if p.name == PipelineName.learning:
-        if not 0.0 < p.training_fraction < 1.0:
-            _fail("pipeline.training_fraction", p.training_fraction, "a fraction in (0, 1)")
-        if cfg.n_days < 2:
-            _fail("n_days", cfg.n_days, ">= 2 with pipeline=learning (training + optimization)")
-        if p.training_days is not None and not 1 <= p.training_days < cfg.n_days:
-            _fail("pipeline.training_days", p.training_days, f"1..{cfg.n_days - 1} (n_days - 1)")
+    if not 0.0 < p.training_fraction < 1.0:
+        _fail("pipeline.training_fraction", p.training_fraction, "a fraction in (0, 1)")
+    if cfg.n_days < 2:
+        _fail("n_days", cfg.n_days, ">= 2 with pipeline=learning (training + optimization)")
+    if p.training_days is not None and not 1 <= p.training_days < cfg.n_days:
+        _fail("pipeline.training_days", p.training_days, f"1..{cfg.n_days - 1} (n_days - 1)")
 
-    s = cfg.solver
+
+def _validate_solver(cfg: Any) -> None:
     _positive(cfg, "solver.time_limit_s")
     _non_negative(cfg, "solver.mip_gap")
-    if s.threads < 1:
-        _fail("solver.threads", s.threads, "an integer >= 1")
+    if cfg.solver.threads < 1:
+        _fail("solver.threads", cfg.solver.threads, "an integer >= 1")
+
+
+def _option_name(cfg: Any, group: str) -> str | None:
+    """The option of pipeline or tariff whose schema the config's node has (None: no option's)."""
+    node = getattr(cfg, group)
+    schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else type(node)
+    return next((o for o, cls in VARIANTS[group].items() if issubclass(schema, cls)), None)
+
+
+def _validate_variant(cfg: Any, group: str) -> None:
+    """The node has one option's schema (an own option inherits one in its defaults list) and
+    the field naming the option agrees with it (a tou schema priced as flat cannot work)."""
+    field_name = VARIANT_FIELD[group]
+    value = getattr(getattr(cfg, group), field_name, None)
+    option = _option_name(cfg, group)
+    if option is None:
+        schemas = ", ".join(f"{o} or {o}_schema" for o in VARIANTS[group])
+        _fail(group, getattr(value, "value", value), f"an option whose defaults list has {schemas}")
+    if value.value != option:
+        _fail(
+            f"{group}.{field_name}",
+            value.value,
+            f"{option} in a {group} option with the {option} schema (choose: {group}=<option>)",
+        )
 
 
 def as_schema(cfg: DictConfig) -> DictConfig:
-    """Merge a plain config into the schema (for configs composed outside Hydra, e.g. serving)."""
-    return OmegaConf.merge(OmegaConf.structured(EmsConfig), cfg)
+    """Merge a plain config into the schema (for configs composed outside Hydra, e.g. serving).
+
+    pipeline and tariff get the schema of the option their name/kind says. Configs logged
+    before those groups had one schema per option carry every option's fields: the fields of
+    the other options are dropped (they never applied to the run).
+    """
+    schema = OmegaConf.structured(EmsConfig)
+    plain = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    for group, options in VARIANTS.items():
+        node = plain.get(group)
+        if not isinstance(node, dict):
+            continue
+        field_name = VARIANT_FIELD[group]
+        option = str(node.get(field_name, getattr(schema[group], field_name).value))
+        variant = options.get(option)
+        if variant is None:
+            _fail(f"{group}.{field_name}", option, ", ".join(options))
+        others = {f.name for cls in options.values() for f in dataclasses.fields(cls)}
+        own = {f.name for f in dataclasses.fields(variant)}
+        plain[group] = {k: v for k, v in node.items() if k in own or k not in others}
+        schema[group] = OmegaConf.structured(variant)
+    return OmegaConf.merge(schema, plain)
+
+
+def typed(cfg: DictConfig) -> EmsConfig:
+    """The composed config as typed objects: enums stay enums, attribute access is plain Python.
+
+    Converted once, at a job's entry (pipelines/runner.py, serving/rows.row_configs); every
+    stage below takes the EmsConfig.
+    """
+    try:
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"Invalid config: {exc}") from exc

@@ -18,17 +18,18 @@ COSSMIC_DIR = Path(
 
 def compose_config(*overrides: str, validated: bool = True):
     """The job config for `overrides` as the CLI composes it, checked as the job checks it
-    (validated=False keeps a value the test means to be rejected later)."""
+    (validated=False keeps a value the test means to be rejected later), as the typed objects
+    the job's stages take (config.typed, as run_job converts it)."""
     from hydra import compose, initialize_config_module
 
-    from ems_sweep.config import register_configs, validate
+    from ems_sweep.config import register_configs, typed, validate
 
     register_configs()
     with initialize_config_module("ems_sweep.conf", version_base="1.3"):
         cfg = compose("config", overrides=list(overrides))
     if validated:
         validate(cfg)
-    return cfg
+    return typed(cfg)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 
-from ems_sweep.config import register_configs
+from ems_sweep.config import EmsConfig, register_configs, typed
 from ems_sweep.data import builtin, load_building
 from ems_sweep.data.model import FIXED_LOAD, OBSERVED_EV, PRICE, PV, device_column
 from ems_sweep.data.resample import resample
@@ -17,9 +17,9 @@ from ems_sweep.data.slicing import slice_day
 register_configs()
 
 
-def make_cfg(*overrides: str):
+def make_cfg(*overrides: str) -> EmsConfig:
     with initialize_config_module("ems_sweep.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return typed(compose("config", overrides=list(overrides)))
 
 
 def test_same_seed_same_data_other_seed_other_data():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
 
-from ems_sweep.config import register_configs
+from ems_sweep.config import EmsConfig, register_configs, typed
 from ems_sweep.data import DataError, DayNotAvailableError, load_building
 from ems_sweep.data.columns import ColumnError
 from ems_sweep.data.evtrips import session_energy
@@ -33,9 +33,9 @@ BID = "DE_KN_residential9"
 DEVICES = ["dishwasher", "freezer"]
 
 
-def make_cfg(*overrides: str):
+def make_cfg(*overrides: str) -> EmsConfig:
     with initialize_config_module("ems_sweep.conf", version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return typed(compose("config", overrides=list(overrides)))
 
 
 def interval_data(start_utc: str, hours: int, seed: int = 0) -> pd.DataFrame:

@@ -7,9 +7,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from ems_sweep.config import EmsConfig
+from ems_sweep.config import VARIANTS, EmsConfig, LearningPipelineConfig
 from ems_sweep.data.model import DayCycle, DayData, EVTrip
 from ems_sweep.optimize import (
     InfeasibleDayError,
@@ -29,10 +29,11 @@ DATE = dt.date(2016, 6, 1)
 TZ = "Europe/Berlin"
 
 
-def make_cfg(**overrides: object) -> DictConfig:
-    """Schema defaults (battery off, no EV, flat tariff) plus dotted overrides."""
-    cfg = OmegaConf.structured(EmsConfig)
-    base = {
+def make_cfg(**overrides: object) -> EmsConfig:
+    """Schema defaults (battery off, no EV, a dynamic tariff without fees) plus dotted overrides,
+    as the typed objects a job runs on. tariff.kind picks that tariff's schema and a learning
+    key (pipeline.preference_mode, ...) the learning pipeline's, as tariff=/pipeline= do."""
+    values = {
         "building.name": "tiny",
         "building.id": "tiny",
         "building.shiftable": ["dishwasher"],
@@ -42,10 +43,18 @@ def make_cfg(**overrides: object) -> DictConfig:
         "tariff.levies_eur_per_kwh": 0.0,
         "tariff.vat": 0.0,
         "tariff.feed_in_eur_per_kwh": 0.0,
+        **overrides,
     }
-    for key, value in {**base, **overrides}.items():
+    cfg = OmegaConf.structured(EmsConfig)
+    cfg.tariff = OmegaConf.structured(VARIANTS["tariff"][str(values.pop("tariff.kind"))])
+    if any(k.partition(".")[2] in ("preference_mode", "preference_threshold") for k in values):
+        cfg.pipeline = OmegaConf.structured(LearningPipelineConfig)
+    for key, value in values.items():
+        group, _, name = key.partition(".")
+        if group == "tariff" and key not in overrides and name not in cfg.tariff:
+            continue  # the zero fees only where the tariff has them
         OmegaConf.update(cfg, key, value, merge=False)
-    return cfg
+    return OmegaConf.to_object(cfg)
 
 
 def make_day(
@@ -139,7 +148,7 @@ def test_centralized_plans_a_block_but_reports_the_real_profile_at_its_start():
         assert day_kpis(opt, day, cfg)["model_cost_eur"] == pytest.approx(planned, abs=1e-9)
 
 
-def battery_cfg(**overrides: object) -> DictConfig:
+def battery_cfg(**overrides: object) -> EmsConfig:
     return make_cfg(
         **{
             "battery.enabled": True,
@@ -179,7 +188,7 @@ def test_battery_arbitrage_when_spread_beats_losses():
     assert opt.table[S.COST].sum() < base.table[S.COST].sum()
 
 
-def ev_cfg(**overrides: object) -> DictConfig:
+def ev_cfg(**overrides: object) -> EmsConfig:
     return make_cfg(
         **{
             "ev.enabled": True,

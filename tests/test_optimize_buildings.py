@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
-from omegaconf import DictConfig
 
-from ems_sweep.config import register_configs
+from ems_sweep.config import EmsConfig, register_configs, typed
 from ems_sweep.data import load_building
 from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize import (
@@ -25,10 +24,10 @@ from ems_sweep.optimize import (
 from ems_sweep.optimize import schedule as S
 
 
-def compose_cfg(overrides: list[str]) -> DictConfig:
+def compose_cfg(overrides: list[str]) -> EmsConfig:
     register_configs()
     with initialize_config_module("ems_sweep.conf", version_base=None):
-        return compose("config", overrides=["tracking=none", *overrides])
+        return typed(compose("config", overrides=["tracking=none", *overrides]))
 
 
 def savings_bound(base, day, cfg) -> float:
@@ -44,7 +43,7 @@ def savings_bound(base, day, cfg) -> float:
     return spread * movable
 
 
-def run_days(cfg: DictConfig) -> list[tuple[float, float, float]]:
+def run_days(cfg: EmsConfig) -> list[tuple[float, float, float]]:
     """(baseline cost, optimized cost, bound) per day; asserts 0 violations on the way.
 
     Each day is optimized from the baseline's start state and must end with at least the

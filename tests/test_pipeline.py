@@ -9,18 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
-from omegaconf import DictConfig
 
-from ems_sweep.config import register_configs, validate
+from ems_sweep.config import EmsConfig, register_configs, typed, validate
 from ems_sweep.data.slicing import slice_day
 
 
-def make_cfg(*overrides: str) -> DictConfig:
+def make_cfg(*overrides: str) -> EmsConfig:
     register_configs()
     with initialize_config_module(config_module="ems_sweep.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=["tracking=none", *overrides])
     validate(cfg)
-    return cfg
+    return typed(cfg)
 
 
 def test_comparison_writes_files_and_consistent_figures(tmp_path: Path) -> None:
@@ -68,7 +67,7 @@ def test_comparison_writes_files_and_consistent_figures(tmp_path: Path) -> None:
     )
 
 
-def assert_physical_schedules(schedules: pd.DataFrame, cfg: DictConfig) -> None:
+def assert_physical_schedules(schedules: pd.DataFrame, cfg: EmsConfig) -> None:
     """Every step of every schedule in schedules.csv (kWh per step) obeys the physics: the energy
     balance at the meter, the cost of the metered exchange, and the battery's stored energy."""
     s = schedules

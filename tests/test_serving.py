@@ -21,7 +21,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from mlflow import MlflowClient
 
-from ems_sweep.config import register_configs
+from ems_sweep.config import register_configs, typed
 
 ROWS = [
     {"building_id": "res1", "mode": "centralized", "n_days": 1},
@@ -94,7 +94,7 @@ def direct(tmp_path_factory) -> list[dict[str, float]]:
         if "start_date" in row:
             overrides.append(f"start_date={row['start_date']}")
         cfg = _compose([*overrides, "tracking=none"])
-        result = run_comparison(cfg, tmp_path_factory.mktemp("direct"))
+        result = run_comparison(typed(cfg), tmp_path_factory.mktemp("direct"))
         assert result.status == "ok", result.error
         out.append(result.metrics)
     return out

@@ -54,6 +54,24 @@ def test_a_learning_run_is_served_by_the_comparison_pipeline():
     assert cfg.pipeline.name.value == "comparison"
 
 
+def test_a_model_logged_before_one_schema_per_option_still_serves():
+    # Such configs carry every option's fields (learning's and every tariff's on a comparison run)
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ems_sweep.config import ComparisonPipelineConfig, FlatTariffConfig
+
+    logged = OmegaConf.to_container(_compose(["tariff=flat"]), resolve=True, enum_to_str=True)
+    logged["pipeline"].update(training_days=None, prior_strength=2.0, preference_mode="penalize")
+    logged["tariff"].update(vat=0.19, peak_hours=list(range(7, 21)), flat_price_eur_per_kwh=0.3)
+    ((_, cfg),) = row_configs(pd.DataFrame([{"n_days": 1}]), base_config(logged))
+    assert isinstance(cfg.pipeline, ComparisonPipelineConfig)
+    assert isinstance(cfg.tariff, FlatTariffConfig) and cfg.tariff.flat_price_eur_per_kwh == 0.3
+    logged["tariff"]["flat_prize_eur_per_kwh"] = 0.3  # a key no option has is still an error
+    with pytest.raises(OmegaConfBaseException, match="flat_prize_eur_per_kwh"):
+        base_config(logged)
+
+
 @pytest.mark.parametrize(
     ("bad", "needle"),
     [

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import compose_config
-from omegaconf import DictConfig
 
-from ems_sweep.config import ConfigError
+from ems_sweep.config import ConfigError, EmsConfig
 from ems_sweep.data.horizon import horizon_day
 from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize import schedule as S
@@ -22,7 +21,7 @@ from ems_sweep.pipelines.planning import horizon_dates
 BUILDINGS = {"cossmic_res1": "DE_KN_residential1", "cossmic_res4": "DE_KN_residential4"}
 
 
-def cossmic_cfg(cossmic_dir: Path, building: str, *overrides: str) -> DictConfig:
+def cossmic_cfg(cossmic_dir: Path, building: str, *overrides: str) -> EmsConfig:
     path = cossmic_dir / f"{BUILDINGS[building]}_60min.csv.gz"
     return compose_config(
         "tracking=none",
@@ -35,7 +34,7 @@ def cossmic_cfg(cossmic_dir: Path, building: str, *overrides: str) -> DictConfig
     )
 
 
-def run_job(cfg: DictConfig, job_dir: Path):
+def run_job(cfg: EmsConfig, job_dir: Path):
     from ems_sweep.pipelines.comparison import run_comparison
 
     result = run_comparison(cfg, job_dir)
@@ -236,13 +235,11 @@ def test_horizon_dates_truncate_at_period_end_and_gaps():
 
 
 def test_end_storage_figures_by_rule():
-    from omegaconf import OmegaConf
-
-    from ems_sweep.config import EmsConfig
+    from ems_sweep.config import EndStorage
     from ems_sweep.optimize import StorageState
     from ems_sweep.pipelines.days import end_storage_figures
 
-    cfg = OmegaConf.structured(EmsConfig)
+    cfg = EmsConfig()
     base = StorageState(5.0, 50.0)
     # no_less: more is not credited, less (a rule-based mode) is bought back at the given price
     more = end_storage_figures(cfg, StorageState(6.0, 50.0), base, 0.3)
@@ -250,7 +247,7 @@ def test_end_storage_figures_by_rule():
     less = end_storage_figures(cfg, StorageState(6.0, 48.0), base, 0.3)
     assert less["end_storage_diff_kwh"] == pytest.approx(-1.0)
     assert less["end_storage_value_eur"] == pytest.approx(-0.6)  # the car's 2 kWh, not netted
-    cfg.pipeline.end_storage = "value"
+    cfg.pipeline.end_storage = EndStorage.value
     cfg.pipeline.end_storage_price_eur_per_kwh = 0.1
     valued = end_storage_figures(cfg, StorageState(6.0, 48.0), base, 0.3)
     assert valued["end_storage_value_eur"] == pytest.approx(-0.1)

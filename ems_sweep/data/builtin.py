@@ -13,12 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
+from ems_sweep.config import BuildingConfig, GeneratorConfig
 from ems_sweep.data.model import OBSERVED_EV, PRICE, PV, Cycle, EVTrip, device_column
 from ems_sweep.data.prices import hourly_prices
 from ems_sweep.data.weather import (
@@ -47,13 +46,6 @@ class GeneratedBuilding:
     frame: pd.DataFrame  # 15-min local index; CONSUMPTION, device columns, PV, PRICE[, OBSERVED_EV]
     cycles: list[Cycle]  # ground truth appliance runs (15-min profiles), all devices with a profile
     ev_trips: list[EVTrip]
-
-
-def _plain(gen: DictConfig) -> SimpleNamespace:
-    """Generator parameters as plain Python values (OmegaConf access is slow in inner loops)."""
-    values = OmegaConf.to_container(gen, resolve=True) if isinstance(gen, DictConfig) else gen
-    apps = {k: SimpleNamespace(**v) for k, v in values.get("appliances", {}).items()}
-    return SimpleNamespace(**{**values, "appliances": apps})
 
 
 def _key(name: str) -> int:
@@ -90,7 +82,12 @@ def phase_profile(phases: list[list[float]], heating_scale: float = 1.0) -> np.n
 
 
 def _household_load(
-    gen: DictConfig, name: str, seed: int, day: dt.date, idx: pd.DatetimeIndex, temperature_c: float
+    gen: GeneratorConfig,
+    name: str,
+    seed: int,
+    day: dt.date,
+    idx: pd.DatetimeIndex,
+    temperature_c: float,
 ) -> np.ndarray:
     """Base load with daily and weekly rhythm, cold appliances and heat pump (kWh per step)."""
     rng = np.random.default_rng([seed, LOAD_STREAM, _key(name), day.toordinal()])
@@ -124,7 +121,9 @@ def _household_load(
     return np.maximum(kw, 0.0) * STEP_H
 
 
-def _appliance_runs(gen: DictConfig, name: str, seed: int, day: dt.date, tz: str) -> list[Cycle]:
+def _appliance_runs(
+    gen: GeneratorConfig, name: str, seed: int, day: dt.date, tz: str
+) -> list[Cycle]:
     """The day's appliance runs: counts ~ Poisson, starts drawn from hour-of-day weights."""
     runs: list[Cycle] = []
     idx = day_index(day, tz)
@@ -155,7 +154,7 @@ def _appliance_runs(gen: DictConfig, name: str, seed: int, day: dt.date, tz: str
     return runs
 
 
-def _ev_trips(gen: DictConfig, name: str, seed: int, day: dt.date, tz: str) -> list[EVTrip]:
+def _ev_trips(gen: GeneratorConfig, name: str, seed: int, day: dt.date, tz: str) -> list[EVTrip]:
     """At most one trip a day: commute on weekdays, an outing on some weekend days."""
     rng = np.random.default_rng([seed, EV_STREAM, _key(name), day.toordinal()])
     weekend = day.weekday() >= 5
@@ -178,7 +177,9 @@ def _ev_trips(gen: DictConfig, name: str, seed: int, day: dt.date, tz: str) -> l
     return [EVTrip(departure=at(dep), arrival=at(arr), energy_kwh=round(energy, 2))]
 
 
-def ev_trips(gen: DictConfig, name: str, seed: int, days: list[dt.date], tz: str) -> list[EVTrip]:
+def ev_trips(
+    gen: GeneratorConfig, name: str, seed: int, days: list[dt.date], tz: str
+) -> list[EVTrip]:
     """Plausible trips from the generator's EV parameters (also for buildings without EV data)."""
     return [t for d in days for t in _ev_trips(gen, name, seed, d, tz)]
 
@@ -224,10 +225,10 @@ def _device_energy(index: pd.DatetimeIndex, runs: list[Cycle]) -> np.ndarray:
 
 
 def generate(
-    bcfg: DictConfig, seed: int, first_day: dt.date, end_day: dt.date
+    bcfg: BuildingConfig, seed: int, first_day: dt.date, end_day: dt.date
 ) -> GeneratedBuilding:
     """Generate local days first_day .. end_day - 1 of built-in building `bcfg` at 15 min."""
-    gen, name, tz = _plain(bcfg.generator), str(bcfg.id), str(bcfg.timezone)
+    gen, name, tz = bcfg.generator, str(bcfg.id), str(bcfg.timezone)
     days = [first_day + dt.timedelta(days=k) for k in range((end_day - first_day).days)]
     day_idx = [day_index(d, tz) for d in days]
     index = day_idx[0].append(day_idx[1:]) if len(day_idx) > 1 else day_idx[0]

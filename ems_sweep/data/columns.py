@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import DictConfig
+from ems_sweep.config import BuildingConfig
 
 
 class ColumnError(KeyError):
@@ -67,7 +67,7 @@ def building_ids(columns: list[str]) -> list[str]:
     return sorted(ids)
 
 
-def resolve_columns(bcfg: DictConfig, available: list[str], path: str) -> ColumnMap:
+def resolve_columns(bcfg: BuildingConfig, available: list[str], path: str) -> ColumnMap:
     """The ColumnMap of building `bcfg` in a file with `available` columns."""
     bid = str(bcfg.id)
     prefix = f"{bid}_"
@@ -116,12 +116,12 @@ def resolve_columns(bcfg: DictConfig, available: list[str], path: str) -> Column
         grid_export=optional(bcfg.export_column, "export_column", f"{prefix}grid_export"),
         ev=optional(bcfg.ev_column, "ev_column", f"{prefix}ev"),
         price=None
-        if bcfg.get("price_path")
+        if bcfg.price_path
         else optional(bcfg.price_column, "price_column", price_default),
     )
 
 
-def price_column(bcfg: DictConfig, available: list[str], path: str) -> str:
+def price_column(bcfg: BuildingConfig, available: list[str], path: str) -> str:
     """The price column of the separate price file `building.price_path`."""
     if bcfg.price_column:
         if bcfg.price_column not in available:

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
-from ems_sweep.config import Source
+from ems_sweep.config import BuildingConfig, EmsConfig, Source
 from ems_sweep.data import builtin
 from ems_sweep.data.assemble import CycleRules, Period, SourceSeries, assemble
 from ems_sweep.data.columns import ColumnMap, price_column, resolve_columns
@@ -60,7 +59,7 @@ from ems_sweep.data.quality import (
 )
 from ems_sweep.data.readers import file_columns, read_opsd, read_tidy
 from ems_sweep.data.resample import resample
-from ems_sweep.data.sources import building_source, synthetic_ev_trips
+from ems_sweep.data.sources import synthetic_ev_trips
 from ems_sweep.data.weather import _summerness, day_weather
 
 log = logging.getLogger(__name__)
@@ -133,7 +132,7 @@ def _to_internal(raw: pd.DataFrame, cmap: ColumnMap) -> tuple[pd.DataFrame, Mete
 
 
 def _price_from_file(
-    b: DictConfig, grid: pd.DatetimeIndex, step: int, max_steps: int
+    b: BuildingConfig, grid: pd.DatetimeIndex, step: int, max_steps: int
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """The day-ahead price from building.price_path on the data's UTC grid (hourly prices are
     held over the hour's quarter hours; short gaps interpolated like the energies)."""
@@ -156,7 +155,7 @@ def _meter_flags(
     raw: pd.DataFrame,
     cmap: ColumnMap,
     meters: Meters,
-    b: DictConfig,
+    b: BuildingConfig,
     step_h: float,
 ) -> list[RowFlag]:
     """Dead or stuck main meters and copied days (skip)."""
@@ -200,7 +199,7 @@ def metered_charger_kw(raw: pd.DataFrame, cmap: ColumnMap, step_min: int) -> flo
     return math.ceil(peak * 60.0 / step_min * 100 - 1e-6) / 100 if peak > 0 else None
 
 
-def follow_ev_meter(cfg: DictConfig, charger_kw: float | None) -> str | None:
+def follow_ev_meter(cfg: EmsConfig, charger_kw: float | None) -> str | None:
     """With ev.follow_meter and a metered EV: ev.charger_kw = the meter's peak and the car starts
     at target_soc, so that charging on arrival refills exactly what each metered session put in.
 
@@ -230,7 +229,7 @@ class SourceFile:
 
 
 def load_file_building(
-    cfg: DictConfig, start: dt.date, n_days: int, resolution: int
+    cfg: EmsConfig, start: dt.date, n_days: int, resolution: int
 ) -> BuildingData:
     """BuildingData of a file building (source tidy or opsd) for the requested local days."""
     b = cfg.building
@@ -260,14 +259,14 @@ def load_file_building(
     return data
 
 
-def _read_source(cfg: DictConfig) -> SourceFile:
+def _read_source(cfg: EmsConfig) -> SourceFile:
     """building.path read with the columns the config maps (OPSD: cumulative meters diffed)."""
     b = cfg.building
     path = str(b.path)
     cmap = resolve_columns(b, file_columns(path), path)
     log.info("%s: columns %s", b.id, cmap.describe())
     flags = None
-    if building_source(cfg) == Source.opsd:
+    if cfg.building.source == Source.opsd:
         raw, flags = read_opsd(
             path,
             cmap.all_columns(),
@@ -295,7 +294,7 @@ def _check_covers(src: SourceFile, period: Period, building: str) -> None:
 
 
 def _native_window(
-    cfg: DictConfig, src: SourceFile, period: Period
+    cfg: EmsConfig, src: SourceFile, period: Period
 ) -> tuple[pd.DataFrame, RowStatus]:
     """The extended window at the file's step: gaps filled, internal columns, the price, and
     every quality rule's flags."""
@@ -314,7 +313,7 @@ def _native_window(
         filled |= src.opsd_filled.reindex(grid, fill_value=False).to_numpy(dtype=bool)
     native, meters = _to_internal(filled_frame, cmap)
     price_where, price_col = f"building.path={path!r}", cmap.price or ""
-    if b.get("price_path"):
+    if b.price_path:
         native[PRICE], price_filled, price_col = _price_from_file(b, grid, step, max_steps)
         price_where = f"{PRICE_KEY}={str(b.price_path)!r}"
         filled |= price_filled
@@ -354,7 +353,7 @@ def _check_usable(
 
 
 def _ev_inputs(
-    cfg: DictConfig, cmap: ColumnMap, ext: pd.DataFrame, period: Period, resolution: int
+    cfg: EmsConfig, cmap: ColumnMap, ext: pd.DataFrame, period: Period, resolution: int
 ) -> tuple[list[EVTrip], np.ndarray | None]:
     """The job's EV trips and the metered charging its EV model takes over (none without an EV
     model; synthetic trips for a building whose file has no car)."""

@@ -25,9 +25,8 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
-from ems_sweep.config import ForecastName, LoadLag
+from ems_sweep.config import EmsConfig, ForecastName, LoadLag
 from ems_sweep.data.model import BuildingData, DayData, DayQuality, EVTrip
 from ems_sweep.data.slicing import slice_day
 
@@ -234,32 +233,23 @@ class Average:
         return _forecast_day(known, load, pv, usual_trip(history, known, self.ev_days))
 
 
-def forecast_name(cfg: DictConfig) -> ForecastName:
-    """The configured forecaster (perfect when the config has no forecast group)."""
-    name = OmegaConf.select(cfg, "forecast.name", default=ForecastName.perfect)
-    return name if isinstance(name, ForecastName) else ForecastName(str(name))
-
-
-def make_forecaster(cfg: DictConfig) -> Forecaster | None:
+def make_forecaster(cfg: EmsConfig) -> Forecaster | None:
     """The forecaster of cfg.forecast; None for perfect (the plan sees the actual days)."""
-    name = forecast_name(cfg)
-    f = cfg.get("forecast")
-    if name == ForecastName.persistence:
-        return Persistence(load_lag=LoadLag(getattr(f.load_lag, "value", f.load_lag)))
-    if name == ForecastName.average:
+    f = cfg.forecast
+    if f.name == ForecastName.persistence:
+        return Persistence(load_lag=f.load_lag)
+    if f.name == ForecastName.average:
         return Average(load_weeks=int(f.load_weeks), pv_days=int(f.pv_days), ev_days=int(f.ev_days))
     return None
 
 
-def load_history(cfg: DictConfig, forecaster: Forecaster) -> BuildingData:
+def load_history(cfg: EmsConfig, forecaster: Forecaster) -> BuildingData:
     """The building's data from lookback_days before start_date to the period's end."""
     from ems_sweep.data import load_building
 
     start = dt.date.fromisoformat(str(cfg.start_date))
     back = int(forecaster.lookback_days)
-    wider = OmegaConf.merge(
-        cfg, {"start_date": (start - back * DAY).isoformat(), "n_days": int(cfg.n_days) + back}
-    )
+    wider = replace(cfg, start_date=(start - back * DAY).isoformat(), n_days=int(cfg.n_days) + back)
     return load_building(wider)
 
 

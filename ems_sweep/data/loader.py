@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from omegaconf import DictConfig
-
-from ems_sweep.config import Source
+from ems_sweep.config import EmsConfig, Source
 from ems_sweep.data import builtin
 from ems_sweep.data.assemble import CycleRules, Period, SourceSeries, assemble
 from ems_sweep.data.errors import DataError
@@ -22,14 +20,14 @@ from ems_sweep.data.quality import (
     step_status,
 )
 from ems_sweep.data.resample import resample
-from ems_sweep.data.sources import building_source, synthetic_ev_trips
+from ems_sweep.data.sources import synthetic_ev_trips
 
 __all__ = ["DataError", "load_building"]
 
 log = logging.getLogger(__name__)
 
 
-def load_building(cfg: DictConfig) -> BuildingData:
+def load_building(cfg: EmsConfig) -> BuildingData:
     """Building `cfg.building` for local days start_date .. start_date + n_days - 1.
 
     At cfg.resolution_min (15 or 60); built-in buildings are deterministic in cfg.seed. EV trips
@@ -39,13 +37,13 @@ def load_building(cfg: DictConfig) -> BuildingData:
     start = dt.date.fromisoformat(str(cfg.start_date))
     n_days = int(cfg.n_days)
     resolution = int(cfg.resolution_min)
-    source = building_source(cfg)
+    source = cfg.building.source
     if source == Source.builtin:
         return _load_builtin(cfg, start, n_days, resolution)
     return load_file_building(cfg, start, n_days, resolution)
 
 
-def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int) -> BuildingData:
+def _load_builtin(cfg: EmsConfig, start: dt.date, n_days: int, resolution: int) -> BuildingData:
     b = cfg.building
     period = Period(start, n_days, str(b.timezone))
     one = dt.timedelta(days=1)

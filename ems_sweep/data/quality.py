@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import QualityConfig
 from ems_sweep.data.cycles import true_runs
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.model import PRICE, DayQuality
@@ -83,7 +83,7 @@ def _longest_run(mask: np.ndarray) -> int:
 
 
 def negative_values(
-    window: pd.DataFrame, columns: list[str], rules: DictConfig, path: str
+    window: pd.DataFrame, columns: list[str], rules: QualityConfig, path: str
 ) -> list[RowFlag]:
     """Flag (and blank, in place) negative consumption-side values; a column that is mostly
     negative is an error (generation-side sign convention)."""
@@ -114,7 +114,7 @@ def negative_values(
 
 
 def flat_meters(
-    meters: np.ndarray, submetered: np.ndarray, step_h: float, rules: DictConfig
+    meters: np.ndarray, submetered: np.ndarray, step_h: float, rules: QualityConfig
 ) -> np.ndarray:
     """Rows in runs where every main meter (columns of `meters`) is constant for at least
     flat_meter_hours while the submeters drew more than flat_meter_min_submetered_kwh."""
@@ -133,7 +133,7 @@ def flat_meters(
 
 
 def repeated_days(
-    meters: pd.DataFrame, whole: pd.DataFrame, tz: str, rules: DictConfig
+    meters: pd.DataFrame, whole: pd.DataFrame, tz: str, rules: QualityConfig
 ) -> list[RowFlag]:
     """Local days of `meters` (window rows, UTC index) whose readings equal those of the same
     steps 1..7 days earlier in `whole` (the file): one skip flag per copied day."""
@@ -163,7 +163,7 @@ def repeated_days(
 
 
 def check_price_scale(
-    native: pd.DataFrame, days: list[dt.date], where: str, column: str, rules: DictConfig
+    native: pd.DataFrame, days: list[dt.date], where: str, column: str, rules: QualityConfig
 ) -> None:
     """A day whose median |price| is above price_max_eur_per_kwh is in EUR/MWh: an error."""
     if PRICE not in native.columns:
@@ -194,7 +194,7 @@ def submeter_excess_flags(
     submetered: np.ndarray,
     metered_consumption: np.ndarray,
     days: list[dt.date],
-    rules: DictConfig,
+    rules: QualityConfig,
 ) -> list[RowFlag]:
     """One flag per day whose submetered devices exceed the main meters' consumption by more
     than submeter_excess_share of the day's consumption (index: local step starts)."""

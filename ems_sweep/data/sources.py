@@ -1,4 +1,4 @@
-"""Which source a building reads, and the synthetic car trips for a building without a car.
+"""The synthetic car trips for a building whose data has no car.
 
 Shared by the built-in loader (loader.py) and the file loader (files.py), so that neither
 imports the other."""
@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from omegaconf import DictConfig
-
-from ems_sweep.config import Source
+from ems_sweep.config import EmsConfig
 from ems_sweep.data import builtin
 from ems_sweep.data.evtrips import snap_trip
 from ems_sweep.data.model import EVTrip
 
 
-def building_source(cfg: DictConfig) -> Source:
-    value = cfg.building.source
-    return value if isinstance(value, Source) else Source(str(value))
-
-
 def synthetic_ev_trips(
-    cfg: DictConfig, start: dt.date, n_days: int, resolution: int
+    cfg: EmsConfig, start: dt.date, n_days: int, resolution: int
 ) -> list[EVTrip]:
     """Trips drawn by the generator for a building whose data has no car (days -1..n_days)."""
     b = cfg.building

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from omegaconf import DictConfig
 
-from ems_sweep.config import Mode
+from ems_sweep.config import EmsConfig, Mode
 from ems_sweep.data.horizon import horizon_day
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import appliances as appl
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import milp
 from ems_sweep.optimize.baseline import decentralized_day
-from ems_sweep.optimize.cycles import fast_cfg, mode_name
 from ems_sweep.optimize.fixing import FixedFlows
 from ems_sweep.optimize.infeasibility import infeasibility_reason
 from ems_sweep.optimize.realize import physical_table
@@ -28,7 +26,7 @@ class SolverFailedError(RuntimeError):
     """The solver returned no usable schedule (infeasible, unbounded or nothing in time)."""
 
 
-def _check_inputs(day: DayData, cfg: DictConfig, state: StorageState) -> None:
+def _check_inputs(day: DayData, cfg: EmsConfig, state: StorageState) -> None:
     n = day.n_steps
     for name in ("fixed_load_kwh", "pv_kwh"):
         arr = np.asarray(getattr(day, name), dtype=float)
@@ -54,7 +52,7 @@ def _check_inputs(day: DayData, cfg: DictConfig, state: StorageState) -> None:
 
 def optimize_day(
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     preferences: dict[str, np.ndarray] | None = None,
     period_end: PeriodEnd | None = None,
@@ -70,8 +68,7 @@ def optimize_day(
     in the objective, SolverStats.objective). fixed: families held at given flows (MILP modes
     only; the attribution's "off", see fixing.py).
     """
-    cfg = fast_cfg(cfg)
-    mode = mode_name(cfg)
+    mode = cfg.mode.name.value  # the schedule's label (DaySchedule.mode)
     if mode not in MODES:
         raise ValueError(f"mode.name={mode!r}; allowed: {', '.join(MODES)}")
     _check_inputs(day, cfg, state)
@@ -85,7 +82,7 @@ def optimize_day(
     return solve_day(problem, cfg)
 
 
-def solve_day(problem: milp.DayProblem, cfg: DictConfig) -> DaySchedule:
+def solve_day(problem: milp.DayProblem, cfg: EmsConfig) -> DaySchedule:
     """Build and solve the MILP of `problem`; its physical schedule, or a clear error."""
     day, mode = problem.day, problem.mode
     model = milp.build_model(problem, cfg)
@@ -149,7 +146,7 @@ def first_day(schedule: DaySchedule, day: DayData) -> DaySchedule:
 
 def optimize_horizon(
     days: list[DayData],
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     preferences: dict[str, np.ndarray] | None = None,
     period_end: PeriodEnd | None = None,
@@ -159,7 +156,7 @@ def optimize_horizon(
 
     The decentralized mode plans no storage ahead (its devices follow rules), so it plans today.
     """
-    if mode_name(cfg) == Mode.decentralized.value or len(days) == 1:
+    if cfg.mode.name == Mode.decentralized or len(days) == 1:
         return optimize_day(days[0], cfg, state, preferences, period_end, fixed)
     planned = optimize_day(horizon_day(days), cfg, state, preferences, period_end, fixed)
     return first_day(planned, days[0])

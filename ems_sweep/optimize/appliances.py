@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pulp
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize.cycles import (
     StartRule,
@@ -51,7 +51,7 @@ class ApplianceParams:
 
     @classmethod
     def from_config(
-        cls, cfg: DictConfig, mode: str, preferences: dict[str, np.ndarray] | None = None
+        cls, cfg: EmsConfig, mode: str, preferences: dict[str, np.ndarray] | None = None
     ) -> ApplianceParams:
         return cls(
             mode=mode,
@@ -158,7 +158,7 @@ def placements(av: ApplianceVars, day: DayData) -> list[CyclePlacement]:
 
 
 def appliance_loads(
-    day: DayData, cfg: DictConfig, placements: list[CyclePlacement], mode: str = ""
+    day: DayData, cfg: EmsConfig, placements: list[CyclePlacement], mode: str = ""
 ) -> dict[str, np.ndarray]:
     """Table columns: kWh per step per device from where each cycle runs.
 

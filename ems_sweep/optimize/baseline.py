@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayCycle, DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize.appliances import appliance_loads
@@ -22,7 +22,6 @@ from ems_sweep.optimize.cycles import (
     BASELINE,
     StartRule,
     allowed_starts,
-    fast_cfg,
     forbidden_start_hours,
     start_penalties,
 )
@@ -35,7 +34,7 @@ from ems_sweep.optimize.tariffs import tariff_prices
 
 def rule_schedule(
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     placements: list[CyclePlacement],
     mode: str,
@@ -70,9 +69,8 @@ def rule_schedule(
     )
 
 
-def baseline_day(day: DayData, cfg: DictConfig, state: StorageState) -> DaySchedule:
+def baseline_day(day: DayData, cfg: EmsConfig, state: StorageState) -> DaySchedule:
     """Cycles at their observed times, EV charging on arrival, battery self-consumption."""
-    cfg = fast_cfg(cfg)
     placements = [
         CyclePlacement(c.cycle_id, c.device, c.observed_start_step, c.observed_start_step)
         for c in day.cycles
@@ -82,12 +80,11 @@ def baseline_day(day: DayData, cfg: DictConfig, state: StorageState) -> DaySched
 
 def decentralized_day(
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     preferences: dict[str, np.ndarray] | None = None,
 ) -> DaySchedule:
     """Each appliance picks its cheapest allowed start against the import price alone."""
-    cfg = fast_cfg(cfg)
     prices = tariff_prices(day, cfg)
     placements = cheapest_placements(day, cfg, prices[0], preferences)
     return rule_schedule(day, cfg, state, placements, "decentralized", prices)
@@ -95,7 +92,7 @@ def decentralized_day(
 
 def cheapest_placements(
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     step_price: np.ndarray | Callable[[DayCycle], np.ndarray],
     preferences: dict[str, np.ndarray] | None = None,
 ) -> list[CyclePlacement]:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayCycle, DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import BASELINE, StartRule, devices, fast_cfg, start_window
+from ems_sweep.optimize.cycles import BASELINE, StartRule, devices, start_window
 from ems_sweep.optimize.schedule import CyclePlacement, DaySchedule
 from ems_sweep.optimize.table import StorageFlows
 from ems_sweep.optimize.tariffs import tariff_prices
@@ -91,11 +91,10 @@ def _needed_columns(devs: list[str]) -> list[str]:
 def check_schedule(
     schedule: DaySchedule,
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     forbidden_starts: dict[str, set[int]] | None = None,
 ) -> list[Violation]:
     """Every broken rule of the schedule (empty list: valid). See module docstring for kinds."""
-    cfg = fast_cfg(cfg)
     c = _Collector()
     tab = schedule.table
     n = day.n_steps
@@ -141,7 +140,7 @@ def check_data(
         c.steps("negative", col[key] < -TOL, f"{key} < 0", col[key])
 
 
-def check_grid(c: _Collector, col: dict[str, np.ndarray], cfg: DictConfig, dt: float) -> None:
+def check_grid(c: _Collector, col: dict[str, np.ndarray], cfg: EmsConfig, dt: float) -> None:
     """balance (supply = demand per step), grid_limit, pv_curtailed and exclusive_grid."""
     imp, exp, pv, curt = col[S.IMPORT], col[S.EXPORT], col[S.PV], col[S.PV_CURTAILED]
     supply = imp + (pv - curt) + col[S.BATTERY_DISCHARGE] + col[S.EV_DISCHARGE]
@@ -162,7 +161,7 @@ def _flows(col: dict[str, np.ndarray], charge: str, discharge: str, energy: str)
 
 
 def check_battery(
-    c: _Collector, schedule: DaySchedule, cfg: DictConfig, col: dict[str, np.ndarray], dt: float
+    c: _Collector, schedule: DaySchedule, cfg: EmsConfig, col: dict[str, np.ndarray], dt: float
 ) -> None:
     """battery_power, battery_bounds, battery_dynamics, exclusive_battery (or no use at all
     without a battery)."""
@@ -181,7 +180,7 @@ def check_battery(
 
 
 def check_ev(
-    c: _Collector, schedule: DaySchedule, day: DayData, cfg: DictConfig, col: dict[str, np.ndarray]
+    c: _Collector, schedule: DaySchedule, day: DayData, cfg: EmsConfig, col: dict[str, np.ndarray]
 ) -> None:
     """ev_power, ev_v2g, ev_unplugged, ev_bounds, ev_dynamics, exclusive_ev, ev_requirement,
     ev_target (or no use at all without an EV); data: the plugged column matches the trips."""
@@ -291,7 +290,7 @@ def _check_cycles(
     c: _Collector,
     schedule: DaySchedule,
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     col: dict[str, np.ndarray],
     forbidden: dict[str, set[int]],
 ) -> None:
@@ -359,13 +358,12 @@ def _start_allowed(
     return True
 
 
-def ev_below_target(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> list[Violation]:
+def ev_below_target(schedule: DaySchedule, day: DayData, cfg: EmsConfig) -> list[Violation]:
     """ev_target: on a day the car is plugged in just before must_be_full_by_hour it holds
     target_soc x capacity at that hour (and until it leaves that day), or at least what charging
     at full power whenever plugged in, up to the target, reaches from the day's start (all the
     window allows). Checkpoints come from the table's own ev_plugged column and time index.
     """
-    cfg = fast_cfg(cfg)
     e = cfg.ev
     if not e.enabled:
         return []
@@ -402,11 +400,10 @@ def ev_below_target(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> lis
     return out
 
 
-def baseline_battery_idle(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> list[Violation]:
+def baseline_battery_idle(schedule: DaySchedule, day: DayData, cfg: EmsConfig) -> list[Violation]:
     """battery_idle: a self-consumption battery that holds energy above soc_min while the load
     exceeds PV must discharge min(deficit, power limit, what it holds above soc_min); less is
     a battery held back (as a per-day reserve rule would)."""
-    cfg = fast_cfg(cfg)
     b = cfg.battery
     if not b.enabled or b.capacity_kwh <= 0:
         return []

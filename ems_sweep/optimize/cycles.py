@@ -11,45 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
-from ems_sweep.config import Mode, PreferenceMode
+from ems_sweep.config import EmsConfig, Mode, PreferenceMode
 from ems_sweep.data.model import DayCycle, DayData
 
 BASELINE = "baseline"
-
-
-def plain(node: DictConfig | SimpleNamespace) -> SimpleNamespace:
-    """A config section as plain attributes: OmegaConf access is too slow inside step loops."""
-    if isinstance(node, SimpleNamespace):
-        return node
-    return SimpleNamespace(**OmegaConf.to_container(node, resolve=True, enum_to_str=True))
-
-
-def fast_cfg(cfg: DictConfig | SimpleNamespace) -> SimpleNamespace:
-    """The sections the optimizer reads, as plain attributes (enums as their string values).
-
-    Entry points convert once; everything below them then reads plain Python values, which is
-    ~50x faster than DictConfig attribute access (it dominated model build and check times).
-    """
-    if isinstance(cfg, SimpleNamespace):
-        return cfg
-    b = cfg.building
-    building = SimpleNamespace(
-        grid_import_limit_kw=float(b.grid_import_limit_kw),
-        grid_export_limit_kw=float(b.grid_export_limit_kw),
-        shiftable=list(b.shiftable),
-    )
-    sections = {k: plain(cfg[k]) for k in ("mode", "battery", "ev", "tariff", "pipeline", "solver")}
-    return SimpleNamespace(building=building, **sections)
-
-
-def mode_name(cfg: DictConfig) -> str:
-    mode = cfg.mode.name
-    return mode.value if isinstance(mode, Mode) else str(mode)
 
 
 def cycle_profile(cycle: DayCycle, mode: str) -> np.ndarray:
@@ -68,7 +36,7 @@ class StartRule:
     allow_advance: bool = False
 
     @classmethod
-    def from_config(cls, cfg: DictConfig | SimpleNamespace) -> StartRule:
+    def from_config(cls, cfg: EmsConfig) -> StartRule:
         return cls(float(cfg.mode.max_delay_hours), bool(cfg.mode.allow_advance))
 
 
@@ -88,11 +56,6 @@ def start_window(cycle: DayCycle, day: DayData, rule: StartRule) -> range:
     return range(lo, hi + 1)
 
 
-def _preference_mode(cfg: DictConfig) -> str:
-    pm = cfg.pipeline.preference_mode
-    return pm.value if isinstance(pm, PreferenceMode) else str(pm)
-
-
 def _check_probs(device: str, probs: np.ndarray) -> np.ndarray:
     probs = np.asarray(probs, dtype=float)
     if probs.shape != (24,) or np.isnan(probs).any() or (probs < 0).any():
@@ -104,10 +67,10 @@ def _check_probs(device: str, probs: np.ndarray) -> np.ndarray:
 
 
 def forbidden_start_hours(
-    preferences: dict[str, np.ndarray] | None, cfg: DictConfig
+    preferences: dict[str, np.ndarray] | None, cfg: EmsConfig
 ) -> dict[str, set[int]]:
     """Hours at which each device may not start in `restrict` mode (empty otherwise)."""
-    if not preferences or _preference_mode(cfg) != PreferenceMode.restrict.value:
+    if not preferences or cfg.pipeline.preference_mode != PreferenceMode.restrict:
         return {}
     thr = cfg.pipeline.preference_threshold
     return {
@@ -117,10 +80,10 @@ def forbidden_start_hours(
 
 
 def start_penalties(
-    preferences: dict[str, np.ndarray] | None, cfg: DictConfig
+    preferences: dict[str, np.ndarray] | None, cfg: EmsConfig
 ) -> dict[str, np.ndarray]:
     """EUR added to the objective per start hour in `penalize` mode (empty otherwise)."""
-    if not preferences or _preference_mode(cfg) != PreferenceMode.penalize.value:
+    if not preferences or cfg.pipeline.preference_mode != PreferenceMode.penalize:
         return {}
     out = {}
     for dev, probs in preferences.items():
@@ -150,7 +113,7 @@ def allowed_starts(
     return starts
 
 
-def devices(day: DayData, cfg: DictConfig) -> list[str]:
+def devices(day: DayData, cfg: EmsConfig) -> list[str]:
     """Shiftable devices of the building plus any device with a cycle this day, in order."""
     out = list(cfg.building.shiftable)
     out += sorted({c.device for c in day.cycles} - set(out))

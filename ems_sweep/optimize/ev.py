@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pulp
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize.lp import Terms, add, step_vars, terms
 
@@ -46,7 +46,7 @@ def _bounds_ns(day: DayData) -> tuple[np.ndarray, np.ndarray]:
     return starts, starts + int(round(day.dt_h * 3600e9))
 
 
-def plugged_mask(day: DayData, cfg: DictConfig) -> np.ndarray:
+def plugged_mask(day: DayData, cfg: EmsConfig) -> np.ndarray:
     """True for steps the car spends entirely at home (only those may charge or discharge)."""
     n = day.n_steps
     if not cfg.ev.enabled:
@@ -67,7 +67,7 @@ def departure_step(day: DayData, departure: pd.Timestamp) -> int | None:
     return int(np.searchsorted(starts, dep, side="right") - 1)
 
 
-def trip_deductions(day: DayData, cfg: DictConfig) -> np.ndarray:
+def trip_deductions(day: DayData, cfg: EmsConfig) -> np.ndarray:
     """kWh leaving the car's battery per step (trip energy at the departure step)."""
     out = np.zeros(day.n_steps)
     if not cfg.ev.enabled:
@@ -79,7 +79,7 @@ def trip_deductions(day: DayData, cfg: DictConfig) -> np.ndarray:
     return out
 
 
-def trip_requirements(day: DayData, cfg: DictConfig) -> list[EVRequirement]:
+def trip_requirements(day: DayData, cfg: EmsConfig) -> list[EVRequirement]:
     """Hard needs: before each departure the car holds the trip's energy plus the reserve."""
     ev = cfg.ev
     if not ev.enabled:
@@ -96,7 +96,7 @@ def trip_requirements(day: DayData, cfg: DictConfig) -> list[EVRequirement]:
     return out
 
 
-def target_steps(day: DayData, cfg: DictConfig) -> list[tuple[int, list[int]]]:
+def target_steps(day: DayData, cfg: EmsConfig) -> list[tuple[int, list[int]]]:
     """Per local day plugged in just before the target hour: (checkpoint, steps to hold target).
 
     The checkpoint is the step ending at must_be_full_by_hour (-1: the start of the data); the
@@ -131,7 +131,7 @@ def target_steps(day: DayData, cfg: DictConfig) -> list[tuple[int, list[int]]]:
     return out
 
 
-def target_requirements(day: DayData, cfg: DictConfig, start_kwh: float) -> list[EVRequirement]:
+def target_requirements(day: DayData, cfg: EmsConfig, start_kwh: float) -> list[EVRequirement]:
     """The target as soft-as-the-window-allows needs: min(target, the baseline rule's energy)."""
     ev = cfg.ev
     points = target_steps(day, cfg)
@@ -150,7 +150,7 @@ def target_requirements(day: DayData, cfg: DictConfig, start_kwh: float) -> list
 
 
 def target_shortfall_kwh(
-    day: DayData, cfg: DictConfig, energy: np.ndarray, start_kwh: float
+    day: DayData, cfg: EmsConfig, energy: np.ndarray, start_kwh: float
 ) -> float:
     """kWh missing from target_soc x capacity at the target hour, summed over the day(s)."""
     if not cfg.ev.enabled:
@@ -161,7 +161,7 @@ def target_shortfall_kwh(
 
 
 def charge_asap(
-    day: DayData, cfg: DictConfig, start_kwh: float, level_kwh: float
+    day: DayData, cfg: EmsConfig, start_kwh: float, level_kwh: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Charge at full power whenever plugged in until `level_kwh` is stored.
 
@@ -186,7 +186,7 @@ def charge_asap(
     return charge, energy
 
 
-def check_feasible(day: DayData, cfg: DictConfig, start_kwh: float) -> None:
+def check_feasible(day: DayData, cfg: EmsConfig, start_kwh: float) -> None:
     """Raise InfeasibleDayError naming the first EV need that no schedule can meet."""
     ev = cfg.ev
     if not ev.enabled:
@@ -223,7 +223,7 @@ class EVVars:
     n_binaries: int = 0
 
 
-def ev_variables(prob: pulp.LpProblem, day: DayData, cfg: DictConfig) -> EVVars:
+def ev_variables(prob: pulp.LpProblem, day: DayData, cfg: EmsConfig) -> EVVars:
     """0 <= ch <= charger_kw dt and 0 <= dis <= discharge_kw dt (v2g) while plugged in, else 0;
     0 <= E <= capacity."""
     n, dt = day.n_steps, day.dt_h
@@ -239,9 +239,7 @@ def ev_variables(prob: pulp.LpProblem, day: DayData, cfg: DictConfig) -> EVVars:
     )
 
 
-def ev_soc(
-    prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: DictConfig, start_kwh: float
-) -> None:
+def ev_soc(prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: EmsConfig, start_kwh: float) -> None:
     """ev_soc_<t>:  E[t] = E[t-1] + eta_c ch[t] - dis[t] / eta_d - trip[t],  E[-1] = start."""
     e = cfg.ev
     out = trip_deductions(day, cfg)
@@ -270,14 +268,14 @@ def _at_least(prob: pulp.LpProblem, v: EVVars, needs: list[EVRequirement], famil
             )  # fmt: skip
 
 
-def ev_trip_need(prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: DictConfig) -> None:
+def ev_trip_need(prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: EmsConfig) -> None:
     """ev_trip_need_<i>_<t>:  E[t] >= trip energy + soc_min x capacity  at the step before
     each departure (hard; `trip_requirements`)."""
     _at_least(prob, v, trip_requirements(day, cfg), "ev_trip_need")
 
 
 def ev_target(
-    prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: DictConfig, start_kwh: float
+    prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: EmsConfig, start_kwh: float
 ) -> None:
     """ev_target_<i>_<t>:  E[t] >= min(target_soc x capacity, what charging at full power since
     arrival holds)  at the target hour and until the car leaves (`target_requirements`)."""
@@ -285,7 +283,7 @@ def ev_target(
 
 
 def ev_v2g(
-    prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: DictConfig, imp_price: np.ndarray
+    prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: EmsConfig, imp_price: np.ndarray
 ) -> None:
     """ev_v2g_{dis,reserve,excl}_<t>, with z[t] in {0, 1} "may discharge":
     dis <= z D_max;  E[t] >= reserve z - B (1 - z)  (discharge only while holding the reserve);

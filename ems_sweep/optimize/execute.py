@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayCycle, DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import schedule as S
@@ -70,7 +70,7 @@ def spliced_plan(plan: DaySchedule, replans: Sequence[tuple[int, DaySchedule]]) 
 def placements_as_observed(
     plan: DaySchedule,
     actual: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     knows_cycles: bool,
     replans: Sequence[tuple[int, DaySchedule]] = (),
 ) -> list[CyclePlacement]:
@@ -89,7 +89,7 @@ def placements_as_observed(
     return cheapest_placements(actual, cfg, marginal)
 
 
-def target_checkpoint(actual: DayData, cfg: DictConfig) -> int | None:
+def target_checkpoint(actual: DayData, cfg: EmsConfig) -> int | None:
     """The step ending at must_be_full_by_hour on the day (None: no such step in the day)."""
     late = np.nonzero(np.asarray(actual.index.hour) >= cfg.ev.must_be_full_by_hour)[0]
     if not len(late) or late[0] == 0:
@@ -98,7 +98,7 @@ def target_checkpoint(actual: DayData, cfg: DictConfig) -> int | None:
 
 
 def execute_ev(
-    plan: DaySchedule, forecast: DayData, actual: DayData, cfg: DictConfig, start_kwh: float
+    plan: DaySchedule, forecast: DayData, actual: DayData, cfg: EmsConfig, start_kwh: float
 ) -> tuple[StorageFlows, float]:
     """Rule 2: the EV's flows on the actual day and the kWh the trips lacked."""
     n = actual.n_steps
@@ -140,7 +140,7 @@ def execute_battery(
     d: np.ndarray,
     d_plan: np.ndarray,
     b_plan: np.ndarray,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     dt_h: float,
     start: float,
 ) -> StorageFlows:
@@ -196,7 +196,7 @@ def executed_flows(
     plan: DaySchedule,
     forecast: DayData,
     actual: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     loads: dict[str, np.ndarray],
 ) -> tuple[Flows, float]:
@@ -230,7 +230,7 @@ def execute_plan(
     plans: PlanInForce,
     forecast: DayData,
     actual: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     state: StorageState,
     knows_cycles: bool,
 ) -> tuple[DaySchedule, dict[str, float]]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 
 import pulp
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.optimize.milp import FAMILIES, DayModel, family_of
 from ems_sweep.optimize.solver import solve
 
@@ -41,7 +41,7 @@ def bound_families(model: DayModel) -> dict[str, list[pulp.LpVariable]]:
 
 
 def _infeasible(
-    model: DayModel, cfg: DictConfig, dropped: set[str], bounds: dict[str, list]
+    model: DayModel, cfg: EmsConfig, dropped: set[str], bounds: dict[str, list]
 ) -> bool:
     """Is the model without the `dropped` families (constraints or bounds) still infeasible?"""
     sub = pulp.LpProblem(f"{model.prob.name}_without", pulp.LpMinimize)
@@ -62,7 +62,7 @@ def _infeasible(
             v.lowBound, v.upBound = lo, up
 
 
-def conflicting_families(model: DayModel, cfg: DictConfig) -> tuple[list[str], bool]:
+def conflicting_families(model: DayModel, cfg: EmsConfig) -> tuple[list[str], bool]:
     """An irreducible set of families of a `model` proven infeasible (module docstring), and
     whether the filter finished: it stops once it has spent solver.time_limit_s, the families
     not examined by then counted as needed (a day's model takes ms; a hard MILP may not)."""
@@ -82,7 +82,7 @@ def conflicting_families(model: DayModel, cfg: DictConfig) -> tuple[list[str], b
     return needed, True
 
 
-def settings_of(families: list[str], cfg: DictConfig) -> list[str]:
+def settings_of(families: list[str], cfg: EmsConfig) -> list[str]:
     """The configured values behind the families that come straight from settings."""
     b, e = cfg.battery, cfg.ev
     keys = {
@@ -104,7 +104,7 @@ def settings_of(families: list[str], cfg: DictConfig) -> list[str]:
     return [f"{k}={v}" for f in families for k, v in keys.get(f, [])]
 
 
-def infeasibility_reason(model: DayModel, cfg: DictConfig) -> str:
+def infeasibility_reason(model: DayModel, cfg: EmsConfig) -> str:
     """What an infeasible day's error says: the families in conflict and the settings behind."""
     families, complete = conflicting_families(model, cfg)
     if not families:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
-
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.cycles import fast_cfg
 from ems_sweep.optimize.ev import target_shortfall_kwh
 from ems_sweep.optimize.schedule import DaySchedule, SolverStats
 
@@ -17,7 +15,7 @@ def _ratio(num: float, den: float) -> float:
     return float(num / den) if den > 1e-12 else float("nan")
 
 
-def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, float]:
+def day_kpis(schedule: DaySchedule, day: DayData, cfg: EmsConfig) -> dict[str, float]:
     """Cost, energy flows, ratios, storage use, shifted energy and solver figures of one day.
 
     - consumption = fixed load + appliances + EV charging (what the building uses)
@@ -32,7 +30,6 @@ def day_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, 
       model's own flows (centralized: flat blocks), equal to cost_eur for rule-based schedules
     NaN where a ratio has no base (no PV, no battery).
     """
-    cfg = fast_cfg(cfg)
     return {
         **energy_kpis(schedule, day.dt_h),
         **storage_kpis(schedule, day, cfg),
@@ -67,7 +64,7 @@ def energy_kpis(schedule: DaySchedule, dt: float) -> dict[str, float]:
     }
 
 
-def storage_kpis(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> dict[str, float]:
+def storage_kpis(schedule: DaySchedule, day: DayData, cfg: EmsConfig) -> dict[str, float]:
     """Battery cycles and throughput, EV energy, stored energy at the day's start and end."""
     tab = schedule.table
     cap = cfg.battery.capacity_kwh if cfg.battery.enabled else 0.0

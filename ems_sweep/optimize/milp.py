@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pulp
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import appliances as appl
 from ems_sweep.optimize import battery as bat
@@ -143,7 +143,7 @@ def period_end_storage(
     return []
 
 
-def build_model(problem: DayProblem, cfg: DictConfig) -> DayModel:
+def build_model(problem: DayProblem, cfg: EmsConfig) -> DayModel:
     """The MILP of `problem` (one day or a horizon) in its mode (see module docstring).
 
     Build time is recorded on the model.
@@ -190,7 +190,7 @@ def grid_constraints(model: DayModel, problem: DayProblem) -> Terms:
     return grid.grid_cost_terms(model.grid, imp_price, exp_price, EPS)
 
 
-def storage_constraints(model: DayModel, problem: DayProblem, cfg: DictConfig) -> Terms:
+def storage_constraints(model: DayModel, problem: DayProblem, cfg: EmsConfig) -> Terms:
     """The battery's and the EV's families; returns their objective terms (wear, tie-breaks)."""
     prob, day, state = model.prob, problem.day, problem.state
     imp_price = problem.prices[0]

@@ -17,8 +17,8 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize.appliances import appliance_loads
 from ems_sweep.optimize.schedule import CyclePlacement
@@ -49,7 +49,7 @@ def realized_exchange(
 
 def physical_table(
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     prices: tuple[np.ndarray, np.ndarray],
     placements: list[CyclePlacement],
     mode: str,

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulp
-from omegaconf import DictConfig
 
-from ems_sweep.config import SolverName
+from ems_sweep.config import EmsConfig, SolverName
 
 
 @dataclass
@@ -32,11 +31,6 @@ class SolveOutcome:
     mip_gap: float | None
     solve_s: float
     solver_run_s: float | None
-
-
-def _name(cfg: DictConfig) -> str:
-    name = cfg.solver.name
-    return name.value if isinstance(name, SolverName) else str(name)
 
 
 def _status(prob: pulp.LpProblem) -> str:
@@ -87,13 +81,13 @@ def _swallow_highs_banner() -> None:
         os.close(null)
 
 
-def solve(prob: pulp.LpProblem, cfg: DictConfig, has_integers: bool) -> SolveOutcome:
+def solve(prob: pulp.LpProblem, cfg: EmsConfig, has_integers: bool) -> SolveOutcome:
     s = cfg.solver
-    name = _name(cfg)
+    name = cfg.solver.name
     started = time.perf_counter()
     run_s: float | None = None
     gap: float | None = None
-    if name == SolverName.highs.value:
+    if name == SolverName.highs:
         if not s.msg:
             _swallow_highs_banner()
         solver = pulp.HiGHS(
@@ -109,7 +103,7 @@ def solve(prob: pulp.LpProblem, cfg: DictConfig, has_integers: bool) -> SolveOut
             run_s = float(model.getRunTime())
             info = model.getInfo()
             gap = float(info.mip_gap) if has_integers else 0.0
-    elif name == SolverName.cbc.value:
+    elif name == SolverName.cbc:
         tmp = Path(tempfile.mkdtemp(prefix="ems_cbc_"))
         try:
             with warnings.catch_warnings():  # deprecated in PuLP 4; it is the bundled CBC here

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omegaconf import DictConfig
-
+from ems_sweep.config import EmsConfig
 from ems_sweep.optimize.schedule import BATTERY_ENERGY, EV_ENERGY, DaySchedule
 
 
@@ -36,7 +35,7 @@ def stored_kwh(state: StorageState) -> float:
     return float(state.battery_kwh + state.ev_kwh)
 
 
-def initial_state(cfg: DictConfig) -> StorageState:
+def initial_state(cfg: EmsConfig) -> StorageState:
     """The run's first midnight: configured initial state of charge (0 for absent hardware)."""
     battery = cfg.battery.soc_initial * cfg.battery.capacity_kwh if cfg.battery.enabled else 0.0
     ev = cfg.ev.soc_initial * cfg.ev.capacity_kwh if cfg.ev.enabled else 0.0

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.ev import plugged_mask
@@ -54,7 +54,7 @@ def _clean(a: np.ndarray) -> np.ndarray:
 
 def build_table(
     day: DayData,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     prices: tuple[np.ndarray, np.ndarray],
     loads: dict[str, np.ndarray],
     flows: Flows,

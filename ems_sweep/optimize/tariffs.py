@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
-from omegaconf import DictConfig
 
-from ems_sweep.config import TariffKind
+from ems_sweep.config import EmsConfig, TariffKind
 from ems_sweep.data.model import DayData
-from ems_sweep.optimize.cycles import fast_cfg
 
 
-def _kind(cfg: DictConfig) -> str:
-    kind = cfg.tariff.kind
-    return kind.value if isinstance(kind, TariffKind) else str(kind)
-
-
-def tariff_prices(day: DayData, cfg: DictConfig) -> tuple[np.ndarray, np.ndarray]:
+def tariff_prices(day: DayData, cfg: EmsConfig) -> tuple[np.ndarray, np.ndarray]:
     """(import, export) EUR/kWh per step of `day`.
 
     dynamic: (day-ahead + network fee + levies) x (1 + VAT); flat: one price; tou: peak price in
     the local hours listed in tariff.peak_hours, off-peak otherwise. Export: the fixed feed-in rate.
     """
-    cfg = fast_cfg(cfg)
     t = cfg.tariff
     n = day.n_steps
-    kind = _kind(cfg)
-    if kind == "dynamic":
+    kind = t.kind
+    if kind == TariffKind.dynamic:
         da = np.asarray(day.day_ahead_eur_per_kwh, dtype=float)
         if da.shape != (n,) or np.isnan(da).any():
             bad = int(np.isnan(da).sum()) if da.shape == (n,) else da.shape
@@ -34,9 +26,9 @@ def tariff_prices(day: DayData, cfg: DictConfig) -> tuple[np.ndarray, np.ndarray
                 f"missing/bad: {bad}. Use tariff=flat or tariff=tou, or data with prices."
             )
         imp = (da + t.network_fee_eur_per_kwh + t.levies_eur_per_kwh) * (1.0 + t.vat)
-    elif kind == "flat":
+    elif kind == TariffKind.flat:
         imp = np.full(n, float(t.flat_price_eur_per_kwh))
-    elif kind == "tou":
+    elif kind == TariffKind.tou:
         peak = np.isin(np.asarray(day.index.hour), list(t.peak_hours))
         imp = np.where(peak, float(t.peak_price_eur_per_kwh), float(t.offpeak_price_eur_per_kwh))
     else:

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import BuildingData
 from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize.battery import battery_params
@@ -48,7 +48,7 @@ def metric_name(player: str) -> str:
     return f"attribution_{player}_eur"
 
 
-def players(building: BuildingData, dates: Sequence[dt.date], cfg: DictConfig) -> list[str]:
+def players(building: BuildingData, dates: Sequence[dt.date], cfg: EmsConfig) -> list[str]:
     """The flexibilities the job has: no battery or no EV, no player; no cycle, no shifting."""
     out = []
     if any(slice_day(building, d).cycles for d in dates):
@@ -154,7 +154,7 @@ class Attribution:
 def attribute(
     building: BuildingData,
     dates: Sequence[dt.date],
-    cfg: DictConfig,
+    cfg: EmsConfig,
     job_runs: Sequence[DayRun],
 ) -> Attribution:
     """Run the coalitions between the baseline and the job's own result and split its saving."""

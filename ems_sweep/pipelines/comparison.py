@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import BuildingData
 from ems_sweep.pipelines.days import DayRun, Timings, run_days
 from ems_sweep.pipelines.kpis import job_metrics, status_of
@@ -17,7 +17,7 @@ from ems_sweep.pipelines.output import Extras, finish_job
 from ems_sweep.pipelines.result import JobResult
 
 
-def run_comparison(cfg: DictConfig, job_dir: Path) -> JobResult:
+def run_comparison(cfg: EmsConfig, job_dir: Path) -> JobResult:
     """Run every usable day of the configured period and write the job's files into job_dir."""
     from ems_sweep.data import load_building
 
@@ -33,7 +33,7 @@ def run_comparison(cfg: DictConfig, job_dir: Path) -> JobResult:
     return finish_job(cfg, Path(job_dir), building, runs, timings, time_data, extras)
 
 
-def forecast_extras(cfg: DictConfig, runs: Sequence[DayRun]) -> Extras:
+def forecast_extras(cfg: EmsConfig, runs: Sequence[DayRun]) -> Extras:
     """forecast != perfect: the executed vs perfect-foresight section of report.md."""
     from ems_sweep.pipelines.forecast_days import forecast_section
 
@@ -42,7 +42,7 @@ def forecast_extras(cfg: DictConfig, runs: Sequence[DayRun]) -> Extras:
 
 
 def attribution_extras(
-    building: BuildingData, dates: Sequence[dt.date], cfg: DictConfig, runs: Sequence[DayRun]
+    building: BuildingData, dates: Sequence[dt.date], cfg: EmsConfig, runs: Sequence[DayRun]
 ) -> Extras:
     """pipeline.attribution=true: the saving split (metrics and a report section).
 

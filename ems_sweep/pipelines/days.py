@@ -21,9 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from omegaconf import DictConfig
-
-from ems_sweep.config import EndStorage
+from ems_sweep.config import EmsConfig, EndStorage
 from ems_sweep.data.forecast import load_history, make_forecaster
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.data.slicing import slice_day
@@ -72,7 +70,7 @@ class DayRun:
     planned: DaySchedule | None = None
 
 
-def period_end_rule(cfg: DictConfig, baseline_end: StorageState) -> PeriodEnd:
+def period_end_rule(cfg: EmsConfig, baseline_end: StorageState) -> PeriodEnd:
     """The end-of-period storage rule of pipeline.end_storage (see module docstring)."""
     p = cfg.pipeline
     if EndStorage(p.end_storage) == EndStorage.value:
@@ -84,7 +82,7 @@ STORES = ("battery_kwh", "ev_kwh")  # the StorageState fields the end-of-period 
 
 
 def end_storage_figures(
-    cfg: DictConfig,
+    cfg: EmsConfig,
     optimized_end: StorageState,
     baseline_end: StorageState,
     buyback_eur_per_kwh: float,
@@ -109,7 +107,7 @@ def end_storage_figures(
 def run_days(
     building: BuildingData,
     dates: list[dt.date],
-    cfg: DictConfig,
+    cfg: EmsConfig,
     timings: Timings,
     options: RunOptions | None = None,
 ) -> list[DayRun]:
@@ -144,7 +142,7 @@ def run_days(
 def _baselines(
     days: dict[dt.date, DayData],
     dates: list[dt.date],
-    cfg: DictConfig,
+    cfg: EmsConfig,
     start: StorageState,
     timings: Timings,
 ) -> tuple[dict[dt.date, DaySchedule], StorageState]:
@@ -201,7 +199,7 @@ def _optimized_runs(
 
 def _check(
     run: DayRun,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     forbidden_starts: dict[str, set[int]] | None,
     timings: Timings,
 ) -> None:
@@ -228,7 +226,7 @@ def _check(
 
 def _close_period(
     last: DayRun,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     period_end: PeriodEnd,
     opt_end: StorageState,
     base_end: StorageState,
@@ -258,7 +256,7 @@ def _close_period(
     last.notes.append(end_storage_note(cfg, figures))
 
 
-def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:
+def end_storage_note(cfg: EmsConfig, figures: dict[str, float]) -> str:
     """One sentence for the report on how the end of the period entered the savings."""
     diff = figures["end_storage_diff_kwh"] + 0.0  # no '-0.00' in the report
     value = figures["end_storage_value_eur"] + 0.0

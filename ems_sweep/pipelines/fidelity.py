@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.schedule import DaySchedule
@@ -52,7 +52,7 @@ def _bill(imp: np.ndarray, exp: np.ndarray, pi: np.ndarray, pe: np.ndarray) -> f
     return float(np.sum(imp * pi) - np.sum(exp * pe))
 
 
-def _other_reasons(day: DayData, baseline: DaySchedule, cfg: DictConfig) -> list[str]:
+def _other_reasons(day: DayData, baseline: DaySchedule, cfg: EmsConfig) -> list[str]:
     tab = baseline.table
     reasons = []
     if cfg.battery.enabled:
@@ -90,7 +90,7 @@ def _other_reasons(day: DayData, baseline: DaySchedule, cfg: DictConfig) -> list
     return reasons
 
 
-def meter_figures(day: DayData, baseline: DaySchedule, cfg: DictConfig) -> dict[str, Any]:
+def meter_figures(day: DayData, baseline: DaySchedule, cfg: EmsConfig) -> dict[str, Any]:
     """The day's metered and baseline bills, their difference and its reasons (daily.csv)."""
     if day.metered_import_kwh is None:
         return {}

@@ -18,8 +18,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.forecast import (
     Forecaster,
     ForecastError,
@@ -129,7 +129,7 @@ def replan_day(
     the state the execution so far has reached (same forecasts; a forecast that knows the
     cycles is not re-planned). A re-plan that fails leaves the plan before it in force."""
     cfg = planner.cfg
-    hours = OmegaConf.select(cfg, "forecast.replan_hours")
+    hours = cfg.forecast.replan_hours
     if not hours or forecaster.knows_cycles:
         return []
     today = horizon.days[0]
@@ -198,9 +198,9 @@ FIGURES = [
 ]
 
 
-def forecast_section(cfg: DictConfig, metrics: dict[str, float]) -> str:
+def forecast_section(cfg: EmsConfig, metrics: dict[str, float]) -> str:
     """report.md: the forecaster, the execution rule and the executed vs perfect figures."""
-    name = getattr(cfg.forecast.name, "value", cfg.forecast.name)
+    name = cfg.forecast.name.value
     rows = [
         f"| {label} | {metrics[key]:.3f} | {unit} |"
         for key, label, unit in FIGURES

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from hydra.errors import HydraException
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.columns import ColumnError, building_ids
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.model import OBSERVED_EV, OBSERVED_EXPORT, OBSERVED_IMPORT, PV, BuildingData
@@ -63,7 +63,7 @@ class UsageError(ValueError):
 
 @dataclass
 class Inspection:
-    cfg: DictConfig
+    cfg: EmsConfig
     data: BuildingData
     baselines: dict[dt.date, pd.DataFrame]  # baseline table per usable day
 
@@ -80,7 +80,7 @@ def inspection_config(path: Path, bid: str | None, preset: str | None, extra: li
     """The job config that reads `path` like a sweep would, over every day of the file."""
     from hydra import compose, initialize_config_module
 
-    from ems_sweep.config import register_configs, validate
+    from ems_sweep.config import register_configs, typed, validate
 
     columns = file_columns(path)
     ids = building_ids(columns)
@@ -102,10 +102,10 @@ def inspection_config(path: Path, bid: str | None, preset: str | None, extra: li
     with initialize_config_module("ems_sweep.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     validate(cfg)
-    return cfg
+    return typed(cfg)
 
 
-def _file_days(cfg: DictConfig) -> tuple[dt.date, int]:
+def _file_days(cfg: EmsConfig) -> tuple[dt.date, int]:
     """The first local day of the file and how many days it spans."""
     b = cfg.building
     path = str(b.path)
@@ -119,7 +119,7 @@ def _file_days(cfg: DictConfig) -> tuple[dt.date, int]:
     return first, (last - first).days + 1
 
 
-def inspect_file(cfg: DictConfig) -> Inspection:
+def inspect_file(cfg: EmsConfig) -> Inspection:
     """Load every day of the file (the loader's rules) and run the meter-following baseline."""
     from ems_sweep.data.loader import load_building
     from ems_sweep.optimize import baseline_day, end_state, initial_state

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.kpis import day_kpis
@@ -91,7 +91,7 @@ def quality_figures(day: DayData) -> dict[str, Any]:
     }
 
 
-def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | None) -> dict:
+def day_row(run: DayRun, cfg: EmsConfig, preferences: dict[str, np.ndarray] | None) -> dict:
     """One daily.csv row: date, status, baseline and optimized figures, savings, solver stats."""
     row: dict[str, Any] = {
         "date": run.date.isoformat(),
@@ -130,7 +130,8 @@ def day_row(run: DayRun, cfg: DictConfig, preferences: dict[str, np.ndarray] | N
         row["no_prefs_cost_eur"] = ref["cost_eur"]
         row["no_prefs_savings_eur"] = eur
         row["no_prefs_savings_pct"] = savings_pct(eur, base["baseline_cost_eur"], consumption)
-    row.update(preference_figures(run, preferences, float(cfg.pipeline.preference_threshold)))
+    if preferences is not None:  # learning only: comparison's pipeline has no threshold
+        row.update(preference_figures(run, preferences, cfg.pipeline.preference_threshold))
     return row
 
 
@@ -150,7 +151,7 @@ _SOLVER_KEYS = {
 }
 
 
-def _prefixed(prefix: str, sched: DaySchedule, run: DayRun, cfg: DictConfig) -> dict[str, float]:
+def _prefixed(prefix: str, sched: DaySchedule, run: DayRun, cfg: EmsConfig) -> dict[str, float]:
     """The optimizer's day_kpis of one schedule, keys prefixed with the schedule kind."""
     return {
         f"{prefix}_{k}": v

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import BuildingData
 from ems_sweep.optimize import forbidden_start_hours
 from ems_sweep.pipelines import preferences as prefs
@@ -24,7 +24,7 @@ from ems_sweep.pipelines.output import Extras, finish_job
 from ems_sweep.pipelines.result import JobResult
 
 
-def period(cfg: DictConfig) -> list[dt.date]:
+def period(cfg: EmsConfig) -> list[dt.date]:
     """The calendar days of the job: n_days from start_date."""
     first = dt.date.fromisoformat(str(cfg.start_date))
     return [first + dt.timedelta(days=i) for i in range(int(cfg.n_days))]
@@ -119,7 +119,7 @@ def learning_section(
     return "\n".join(lines) + "\n"
 
 
-def run_learning(cfg: DictConfig, job_dir: Path) -> JobResult:
+def run_learning(cfg: EmsConfig, job_dir: Path) -> JobResult:
     """Train on the first days, optimize the rest with and without the learned preferences."""
     from ems_sweep.data import load_building
 
@@ -156,7 +156,7 @@ def run_learning(cfg: DictConfig, job_dir: Path) -> JobResult:
 
 
 def learning_extras(
-    cfg: DictConfig,
+    cfg: EmsConfig,
     posteriors: dict[str, prefs.DevicePosterior],
     train: list[dt.date],
     optimize: list[dt.date],

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig, LearningPipelineConfig
 from ems_sweep.data.model import BuildingData
 from ems_sweep.names import CYCLES_FILE, LEARNING_CURVE_FILE, PREFERENCES_FILE
 from ems_sweep.pipelines.days import DayRun, Timings
@@ -62,7 +62,7 @@ def _schedules(run: DayRun) -> dict:
 
 
 def finish_job(
-    cfg: DictConfig,
+    cfg: EmsConfig,
     job_dir: Path,
     building: BuildingData,
     runs: Sequence[DayRun],
@@ -105,14 +105,22 @@ def finish_job(
     time_files = time.perf_counter() - started
 
     started = time.perf_counter()
+    p = cfg.pipeline
+    thresholds = (  # the learning pipeline's; the plots that use them are learning's only
+        dict(
+            preference_threshold=p.preference_threshold,
+            convergence_threshold=p.convergence_threshold,
+        )
+        if isinstance(p, LearningPipelineConfig)
+        else {}
+    )
     tables = JobTables(
         title=f"{cfg.building.name} {cfg.mode.name.value}",
         daily=daily,
         schedules=schedules,
         preferences=extras.preferences,
         curve=extras.curve,
-        preference_threshold=float(cfg.pipeline.preference_threshold),
-        convergence_threshold=float(cfg.pipeline.convergence_threshold),
+        **thresholds,
     )
     drawn = draw(job_dir, tables, int(cfg.pipeline.max_plot_days)) if cfg.pipeline.plots else []
     time_plots = time.perf_counter() - started

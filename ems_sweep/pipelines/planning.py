@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.forecast import Forecaster
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.optimize import schedule as S
@@ -133,7 +133,7 @@ class Planner:
     """The job's optimizer call: its config, the learned preferences it weighs (None: none) and
     the timings it adds to."""
 
-    cfg: DictConfig
+    cfg: EmsConfig
     timings: Timings
     preferences: dict[str, np.ndarray] | None = None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ems_sweep.config import ConfigError, PipelineName
+from ems_sweep.config import ConfigError, EmsConfig, PipelineName, typed
 from ems_sweep.data.builtin import GeneratorError
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.readers import FileFormatError
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 EXPECTED_ERRORS = (ConfigError, DataError, GeneratorError, FileFormatError, FileNotFoundError)
 
 
-def user_params(cfg: DictConfig) -> dict[str, object]:
+def user_params(cfg: DictConfig | EmsConfig) -> dict[str, object]:
     """The params users' existing analysis queries look for, besides the flattened config."""
     return {
         "building_id": cfg.building.name,
@@ -35,7 +35,7 @@ def user_params(cfg: DictConfig) -> dict[str, object]:
     }
 
 
-def failed_result(cfg: DictConfig, job_dir: Path, exc: BaseException) -> JobResult:
+def failed_result(cfg: DictConfig | EmsConfig, job_dir: Path, exc: BaseException) -> JobResult:
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / ERROR_FILE).write_text("".join(traceback.format_exception(exc)))
     return JobResult(
@@ -49,14 +49,16 @@ def failed_result(cfg: DictConfig, job_dir: Path, exc: BaseException) -> JobResu
     )
 
 
-def run_job(cfg: DictConfig, job_dir: Path) -> JobResult:
+def run_job(cfg: DictConfig | EmsConfig, job_dir: Path) -> JobResult:
+    """Run one job; the composed config becomes typed objects here, once, for every stage."""
     started = time.perf_counter()
     try:
-        if cfg.pipeline.name == PipelineName.learning:
+        job = cfg if isinstance(cfg, EmsConfig) else typed(cfg)
+        if job.pipeline.name == PipelineName.learning:
             from ems_sweep.pipelines.learning import run_learning as run
         else:
             from ems_sweep.pipelines.comparison import run_comparison as run
-        result = run(cfg, job_dir)
+        result = run(job, job_dir)
     except Exception as exc:  # one job's failure must not take the sweep down
         if isinstance(exc, EXPECTED_ERRORS):
             log.error("Job failed: %s", exc)

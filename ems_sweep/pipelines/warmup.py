@@ -9,11 +9,11 @@ start from soc_initial, and the job says so.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 
-from omegaconf import DictConfig, OmegaConf
-
+from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import BuildingData, DayData
 from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize.state import StorageState, end_state, initial_state
@@ -21,7 +21,7 @@ from ems_sweep.optimize.state import StorageState, end_state, initial_state
 log = logging.getLogger(__name__)
 
 
-def _warmup_day(building: BuildingData, date: dt.date, cfg: DictConfig) -> DayData:
+def _warmup_day(building: BuildingData, date: dt.date, cfg: EmsConfig) -> DayData:
     """The day from the building's data, else loaded on its own (the period's data lacks it)."""
     from ems_sweep.data import load_building
     from ems_sweep.data.slicing import DayNotAvailableError
@@ -29,11 +29,11 @@ def _warmup_day(building: BuildingData, date: dt.date, cfg: DictConfig) -> DayDa
     try:
         return slice_day(building, date)
     except DayNotAvailableError:
-        one_day = OmegaConf.merge(cfg, {"start_date": date.isoformat(), "n_days": 1})
+        one_day = dataclasses.replace(cfg, start_date=date.isoformat(), n_days=1)
         return slice_day(load_building(one_day), date)
 
 
-def warm_start(building: BuildingData, first: dt.date, cfg: DictConfig) -> tuple[StorageState, str]:
+def warm_start(building: BuildingData, first: dt.date, cfg: EmsConfig) -> tuple[StorageState, str]:
     """(start state of the period's first day, a note for the log and report)."""
     from ems_sweep.optimize import baseline_day
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig
 
+from ems_sweep.config import EmsConfig, EndStorage
 from ems_sweep.names import REPORT_FILE
 
 MAIN_FIGURES = [
@@ -95,7 +95,7 @@ def _table(rows: list[list[object]], headers: list[str]) -> str:
 
 def write_report(
     job_dir: Path,
-    cfg: DictConfig,
+    cfg: EmsConfig,
     status: str,
     error: str | None,
     metrics: dict[str, float],
@@ -136,7 +136,7 @@ def write_report(
     return path
 
 
-def _header(cfg: DictConfig, status: str, error: str | None) -> list[str]:
+def _header(cfg: EmsConfig, status: str, error: str | None) -> list[str]:
     """Title, status and what the job compared: hardware, shifting rule, baseline, period end."""
     hw = [f"battery {cfg.battery.capacity_kwh:g} kWh" if cfg.battery.enabled else "no battery"]
     hw.append(f"EV {cfg.ev.capacity_kwh:g} kWh" if cfg.ev.enabled else "no EV")
@@ -169,8 +169,7 @@ def _header(cfg: DictConfig, status: str, error: str | None) -> list[str]:
         + (
             "the optimized battery and EV may each not end below the baseline's "
             "(end_storage=no_less)."
-            if str(getattr(cfg.pipeline.end_storage, "value", cfg.pipeline.end_storage))
-            == "no_less"
+            if cfg.pipeline.end_storage == EndStorage.no_less
             else "the difference in stored energy (battery + EV) is valued at "
             f"{cfg.pipeline.end_storage_price_eur_per_kwh:g} EUR/kWh and included in the savings "
             "(end_storage=value)."

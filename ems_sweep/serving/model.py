@@ -31,7 +31,7 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 
-from ems_sweep.config import Source
+from ems_sweep.config import EmsConfig, Source
 from ems_sweep.serving.rows import INPUT_COLUMNS, RowError, RowSpec, base_config, row_configs
 
 CONFIG_ARTIFACT = "config"
@@ -71,7 +71,7 @@ OUTPUT_SCHEMA = Schema(
     ]
 )
 # No input schema: MLflow's enforcement of one drops unknown columns (a misspelt `bulding_id`
-# would run the logged building) and casts "false" to true. serving_rows checks the raw rows
+# would run the logged building) and casts "false" to true. serving/rows.py checks the raw rows
 # (INPUT_COLUMNS, documented by the logged input example) and answers HTTP 400 naming the column.
 SIGNATURE = ModelSignature(inputs=None, outputs=OUTPUT_SCHEMA)
 
@@ -103,7 +103,7 @@ def json_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), None)
 
 
-def optimize_row(spec: RowSpec, cfg: DictConfig) -> dict[str, Any]:
+def optimize_row(spec: RowSpec, cfg: EmsConfig) -> dict[str, Any]:
     """One row's figures from a real comparison run in a throwaway job dir."""
     from ems_sweep.pipelines.comparison import run_comparison
 
@@ -247,8 +247,6 @@ def run_config(run_id: str) -> dict[str, Any]:
 
 def _config_from_params(run_id: str, params: dict[str, str]) -> dict[str, Any]:
     """Rebuild a config from flattened `group.key` params (older runs without config.yaml)."""
-    from ems_sweep.config import EmsConfig
-
     schema = OmegaConf.structured(EmsConfig)
     dotlist = []
     for key, value in params.items():

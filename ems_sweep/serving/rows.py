@@ -29,11 +29,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.config import (
     ConfigError,
+    EmsConfig,
     Mode,
     PipelineName,
     Source,
     as_schema,
     register_configs,
+    typed,
     validate,
 )
 
@@ -255,8 +257,11 @@ def _same_data(composed: DictConfig, logged: DictConfig) -> bool:
 
 def row_configs(
     frame: pd.DataFrame, base: DictConfig, building_data: str | None = None
-) -> list[tuple[RowSpec, DictConfig]]:
-    """Parse, compose and validate every row; nothing is solved until all rows passed."""
+) -> list[tuple[RowSpec, EmsConfig]]:
+    """Parse, compose and validate every row; nothing is solved until all rows passed.
+
+    Each row's config leaves here as typed objects (the served job's entry), as run_job's does.
+    """
     jobs = []
     for pos, spec in enumerate(parse_rows(frame, base)):
         cfg = row_config(base, spec, building_data)
@@ -264,7 +269,7 @@ def row_configs(
             validate(cfg)
         except ConfigError as exc:
             raise RowError(f"Row {pos}: {exc}") from exc
-        jobs.append((spec, cfg))
+        jobs.append((spec, typed(cfg)))
     return jobs
 
 
