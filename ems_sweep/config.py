@@ -325,7 +325,9 @@ class LearningPipelineConfig(PipelineConfig):
 
 
 # The schema of each option of the groups whose options differ in their fields: registered as
-# <group>/<option>_schema, the first entry of that option's defaults list (conf/tariff/tou.yaml).
+# schema/<group>/<option> (out of the group, so that it is no choice of its own), the first entry
+# of that option's defaults list as `/schema/<group>/<option>@_here_` (conf/tariff/tou.yaml).
+SCHEMA_GROUP = "schema"
 VARIANTS: dict[str, dict[str, type]] = {
     "tariff": {
         TariffKind.dynamic.value: DynamicTariffConfig,
@@ -425,7 +427,7 @@ def register_configs() -> None:
     store.store(name="ems_schema", node=schema)
     for group, options in VARIANTS.items():
         for option, schema in options.items():
-            store.store(group=group, name=f"{option}_schema", node=schema)
+            store.store(group=f"{SCHEMA_GROUP}/{group}", name=option, node=schema)
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:
@@ -763,7 +765,7 @@ def _validate_variant(cfg: Any, group: str) -> None:
     value = getattr(getattr(cfg, group), field_name, None)
     option = _option_name(cfg, group)
     if option is None:
-        schemas = ", ".join(f"{o} or {o}_schema" for o in VARIANTS[group])
+        schemas = ", ".join(f"{o} or /{SCHEMA_GROUP}/{group}/{o}@_here_" for o in VARIANTS[group])
         _fail(group, getattr(value, "value", value), f"an option whose defaults list has {schemas}")
     if value.value != option:
         _fail(
