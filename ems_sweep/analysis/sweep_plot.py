@@ -74,6 +74,40 @@ def _digits(data: np.ndarray) -> int:
     return 2 if finite.size and np.abs(finite).max() < 10 else 1
 
 
+def _heatmap_panel(ax, cax, metric: str, table: pd.DataFrame, finished, labels: bool) -> None:
+    """One metric's heatmap: diverging colours around 0, failed cells hatched, values written
+    in the cells while the grid is small enough to read them."""
+    from matplotlib import colormaps
+    from matplotlib.patches import Rectangle
+
+    n_rows, n_cols = table.shape
+    data = table.to_numpy(dtype=float)
+    finite = data[np.isfinite(data)]
+    limit = float(np.abs(finite).max()) if finite.size else 1.0
+    cmap = colormaps["RdYlGn"].with_extremes(bad="lightgrey")
+    image = ax.imshow(data, aspect="auto", cmap=cmap, vmin=-limit, vmax=limit)
+    failed = _no_finished(table, finished)
+    for r, c in zip(*np.nonzero(failed), strict=True):
+        hatched = Rectangle((c - 0.5, r - 0.5), 1, 1, facecolor="dimgrey", hatch="//")
+        hatched.set(edgecolor="white", linewidth=0)
+        ax.add_patch(hatched)
+    ax.xaxis.tick_top()
+    ax.set_xticks(range(n_cols), [str(c) for c in table.columns], rotation=30, ha="left")
+    if labels:
+        ax.set_yticks(range(n_rows), [str(r) for r in table.index], fontsize=7)
+    else:
+        ax.set_yticks([])
+    if table.size <= MAX_ANNOTATED_CELLS:
+        digits = _digits(data)
+        for (r, c), value in np.ndenumerate(data):
+            text = "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+            if failed[r, c]:
+                text = "failed"
+            colour = "white" if failed[r, c] else "black"
+            ax.text(c, r, text, ha="center", va="center", fontsize=6, color=colour)
+    ax.figure.colorbar(image, cax=cax, label=_axis_label(metric))
+
+
 def _heatmap_figure(
     tables: dict[str, pd.DataFrame], title: str, note: str, finished: pd.DataFrame | None
 ):
@@ -83,8 +117,6 @@ def _heatmap_figure(
     text layout), so the margins are computed from the label lengths instead.
     """
     import matplotlib.pyplot as plt
-    from matplotlib import colormaps
-    from matplotlib.patches import Rectangle
 
     first = next(iter(tables.values()))
     n_rows, n_cols = first.shape
@@ -97,47 +129,9 @@ def _heatmap_figure(
     x = label_w
     for i, (metric, table) in enumerate(tables.items()):
         ax = fig.add_axes((x / width, bottom / height, panel_w / width, row_h * n_rows / height))
-        cax = fig.add_axes(
-            (
-                (x + panel_w + cbar_gap) / width,
-                bottom / height,
-                cbar_w / width,
-                0.6 * n_rows * row_h / height,
-            )
-        )
-        data = table.to_numpy(dtype=float)
-        finite = data[np.isfinite(data)]
-        limit = float(np.abs(finite).max()) if finite.size else 1.0
-        cmap = colormaps["RdYlGn"].with_extremes(bad="lightgrey")
-        image = ax.imshow(data, aspect="auto", cmap=cmap, vmin=-limit, vmax=limit)
-        failed = _no_finished(table, finished)
-        for r, c in zip(*np.nonzero(failed), strict=True):
-            ax.add_patch(
-                Rectangle(
-                    (c - 0.5, r - 0.5),
-                    1,
-                    1,
-                    facecolor="dimgrey",
-                    hatch="//",
-                    edgecolor="white",
-                    linewidth=0,
-                )  # fmt: skip
-            )
-        ax.xaxis.tick_top()
-        ax.set_xticks(range(n_cols), [str(c) for c in table.columns], rotation=30, ha="left")
-        if i == 0:
-            ax.set_yticks(range(n_rows), [str(r) for r in table.index], fontsize=7)
-        else:
-            ax.set_yticks([])
-        if table.size <= MAX_ANNOTATED_CELLS:
-            digits = _digits(data)
-            for (r, c), value in np.ndenumerate(data):
-                text = "n/a" if np.isnan(value) else f"{value:.{digits}f}"
-                if failed[r, c]:
-                    text = "failed"
-                colour = "white" if failed[r, c] else "black"
-                ax.text(c, r, text, ha="center", va="center", fontsize=6, color=colour)
-        fig.colorbar(image, cax=cax, label=_axis_label(metric))
+        cbar_x = (x + panel_w + cbar_gap) / width
+        cax = fig.add_axes((cbar_x, bottom / height, cbar_w / width, 0.6 * n_rows * row_h / height))
+        _heatmap_panel(ax, cax, metric, table, finished, labels=i == 0)
         ax.set_title(f"{_axis_label(metric)}{note}", fontsize=9, pad=8)
         x += panel_w + cbar_gap + cbar_w + gap
     fig.suptitle(
