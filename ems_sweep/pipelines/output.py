@@ -20,8 +20,7 @@ from ems_sweep.data.model import BuildingData
 from ems_sweep.names import CYCLES_FILE, LEARNING_CURVE_FILE, PREFERENCES_FILE
 from ems_sweep.pipelines.days import DayRun, Timings
 from ems_sweep.pipelines.kpis import job_metrics, status_of
-from ems_sweep.pipelines.result import JobResult
-from ems_sweep.pipelines.runner import user_params
+from ems_sweep.pipelines.result import JobResult, user_params
 from ems_sweep.report import files
 from ems_sweep.report.job_plots import JobTables, draw
 from ems_sweep.report.report import write_report
