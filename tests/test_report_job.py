@@ -21,10 +21,12 @@ def daily_frame(violations: tuple[int, int] = (0, 0), status=("ok", "ok")) -> pd
             "constraint_violations": list(violations),
             "baseline_cost_eur": [2.0, 4.0],
             "optimized_cost_eur": [1.5, 3.0],
+            "optimized_model_cost_eur": [1.5, 3.0],
             "savings_eur": [0.5, 1.0],
             "savings_pct": [25.0, 25.0],
             "baseline_consumption_cost_eur": [3.0, 5.0],
             "optimized_consumption_kwh": [10.0, 12.0],
+            "baseline_consumption_kwh": [10.0, 12.0],
             "optimized_import_kwh": [8.0, 9.0],
             "optimized_export_kwh": [1.0, 2.0],
             "optimized_pv_kwh": [4.0, 5.0],
@@ -35,6 +37,9 @@ def daily_frame(violations: tuple[int, int] = (0, 0), status=("ok", "ok")) -> pd
             "solve_s": [0.1, 0.2],
             "variables_count": [100, 120],
             "constraints_count": [50, 60],
+            # as days.py writes them: on the last day's row (storage ends as the baseline's)
+            "end_storage_diff_kwh": [math.nan, 0.0],
+            "end_storage_value_eur": [math.nan, 0.0],
         }
     )
 
