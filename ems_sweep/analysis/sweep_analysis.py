@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ems_sweep.analysis.sweep_store import CompareError
-from ems_sweep.names import METRIC_SAVINGS_PCT, TAG_ERROR, TAG_JOB_NUM, TAG_OVERRIDES
+from ems_sweep.names import (
+    METRIC_AVG_SAVINGS_PCT,
+    METRIC_SAVINGS_PCT,
+    TAG_ERROR,
+    TAG_JOB_NUM,
+    TAG_OVERRIDES,
+)
 
 DEFAULT_METRIC = METRIC_SAVINGS_PCT
 FINISHED = "FINISHED"
@@ -20,7 +26,7 @@ FINISHED = "FINISHED"
 # Units for the figures the pipelines log (issue 6 vocabulary); unknown metrics get none.
 UNITS = {
     "savings_pct": "%",
-    "avg_savings_pct": "%",
+    METRIC_AVG_SAVINGS_PCT: "%",
     "savings_eur": "EUR",
     "total_cost": "EUR",
     "model_cost": "EUR",

@@ -214,8 +214,9 @@ class MlflowTrackingCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if not _enabled(config):
             return
-        if job_return.status == JobStatus.COMPLETED and job_return._return_value is None:
-            return  # the task returned no result (a config error before any work): nothing to log
+        single = not _is_multirun(config)
+        if single and job_return.status == JobStatus.COMPLETED and job_return._return_value is None:
+            return  # the run returned no result (a config error before any work): nothing to log
         entered = time.perf_counter()
         end_ms = int(time.time() * 1000)
         job_dir = Path(config.hydra.runtime.output_dir)
