@@ -298,11 +298,8 @@ def _tags(
     return tags
 
 
-def _error_tags(error: str, raised: BaseException | None) -> dict[str, str]:
-    tags = {TAG_ERROR: tag_value(error), TAG_NOTE: tag_value(f"**Job failed**: {error}")}
-    if raised is not None:
-        tags[TAG_ERROR_TYPE] = type(raised).__name__
-    return tags
+def _error_tags(error: str) -> dict[str, str]:
+    return {TAG_ERROR: tag_value(error), TAG_NOTE: tag_value(f"**Job failed**: {error}")}
 
 
 def _pipeline(config: dict[str, Any]) -> str:
@@ -323,7 +320,9 @@ def build_record(
     tags = _tags(job_dir, config, info, summary, swept_keys or [])
     tags[TAG_STATUS] = "ok" if ok else "failed"
     if error:
-        tags.update(_error_tags(error, raised))
+        tags.update(_error_tags(error))
+    if raised is not None:  # the summary's own error type, when it has one, stays
+        tags.setdefault(TAG_ERROR_TYPE, type(raised).__name__)
     marker = read_marker(job_dir)
     start, end = file_times_ms(job_dir)
     cwd = info.get("cwd")
