@@ -39,3 +39,16 @@ TAG_REPLAYED = "ems_sweep.replayed"  # logged later by `python -m ems_sweep.trac
 # MLflow's own keys (mlflow.utils.mlflow_tags), here so that light modules need not import mlflow.
 TAG_PARENT_RUN = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
+TAG_ERROR = "error"  # a failed job's "Type: message" (summary.json's error)
+TAG_ERROR_TYPE = "error_type"  # the exception type of a job that raised
+TAG_SOLVER_STATUS = "solver_status"
+TAG_NOTE = "mlflow.note.content"  # a run's description, rendered as Markdown in the UI
+
+# Job metrics (summary.json's metrics, pipelines/kpis.py) that tracking and analysis read by name.
+METRIC_SAVINGS_PCT = "savings_pct"  # the period's savings in % of |baseline cost|
+METRIC_AVG_SAVINGS_PCT = "avg_savings_pct"  # the mean of the ok days' savings_pct
+METRIC_SAVINGS_EUR = "savings_eur"
+METRIC_TOTAL_COST = "total_cost"
+METRIC_CONSTRAINT_VIOLATIONS = "constraint_violations"
+METRIC_OPTIMIZATION_TIME = "optimization_time_seconds"
+METRIC_OPTIMIZATION_SUCCESS = "optimization_success"

@@ -57,3 +57,31 @@ def run_cli(
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def pipeline_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real sweep run once per session (2 buildings x 2 days, tracking off): the job dirs
+    exactly as the pipelines leave them, for the tests of what tracking makes of them."""
+    root = tmp_path_factory.mktemp("pipeline_sweep")
+    args = ["building=res1,res2", "n_days=2", "tracking=none", "hydra.launcher.n_jobs=1"]
+    res = run_cli([*args, "hydra.sweep.dir=sweep", "-m"], cwd=root)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return root / "sweep"
+
+
+@pytest.fixture(scope="session")
+def failed_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real one-job sweep whose job fails (a value the config check rejects)."""
+    root = tmp_path_factory.mktemp("failed_sweep")
+    args = ["resolution_min=7", "tracking=none", "hydra.sweep.dir=sweep", "-m"]
+    res = run_cli(args, cwd=root)
+    assert res.returncode == 3, res.stderr[-4000:]  # EXIT_JOBS_FAILED
+    return root / "sweep"
+
+
+def copy_sweep(sweep_dir: Path, into: Path) -> Path:
+    """A private copy of a session sweep dir, for a test that changes its files."""
+    import shutil
+
+    return Path(shutil.copytree(sweep_dir, into / sweep_dir.name, symlinks=True))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from ems_sweep.tracking.record import write_json
+from ems_sweep.pipelines.result import write_json
 
 
 @contextlib.contextmanager

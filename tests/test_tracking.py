@@ -114,9 +114,11 @@ def test_users_query_best_and_worst(sweep4: tuple[Path, str]) -> None:
     jobs = df[df["tags.ems_sweep.run_type"] == "job"]
     best = jobs.loc[jobs["metrics.savings_pct"].idxmax()]
     worst = jobs.loc[jobs["metrics.savings_pct"].idxmin()]
-    # sensible answers: real percentages, not NaN or absurd
+    # the figures users query are the job's own summary.json figures, unchanged
     for run in (best, worst):
-        assert -100.0 < run["metrics.avg_savings_pct"] < 100.0
+        summary = json.loads((Path(run["tags.ems_sweep.job_dir"]) / "summary.json").read_text())
+        for key in ("savings_pct", "avg_savings_pct", "total_cost"):
+            assert run[f"metrics.{key}"] == summary["metrics"][key], key
     assert best["tags.mlflow.runName"] == (
         f"{best['params.building_id']}-{best['params.optimization_mode']}"
     )
@@ -129,21 +131,26 @@ def test_users_query_best_and_worst(sweep4: tuple[Path, str]) -> None:
     assert worst_pct == pytest.approx(worst["metrics.savings_pct"], abs=1e-3)
 
 
-def test_logging_overhead_is_recorded(sweep4: tuple[Path, str]) -> None:
-    root, _ = sweep4
+def test_each_job_marker_names_its_run(sweep4: tuple[Path, str]) -> None:
+    """mlflow_run.json says which run holds the job (sync relies on it) and when it ran."""
+    root, uri = sweep4
+    client = MlflowClient(uri)
     markers = sorted(root.glob("outputs/multirun/*/*/*/mlflow_run.json"))
     assert len(markers) == 4
     for path in markers:
         marker = json.loads(path.read_text())
+        assert marker["status"] == "logged" and marker["error"] is None
+        run = client.get_run(marker["run_id"])
+        assert run.data.tags["ems_sweep.job_dir"] == str(path.parent)
+        assert run.info.run_name == marker["run_name"]
+        assert run.info.start_time == marker["start_time_ms"]
+        assert run.info.end_time == marker["end_time_ms"] >= marker["start_time_ms"]
         summary = json.loads((path.parent / "summary.json").read_text())
-        assert marker["status"] == "logged" and marker["run_id"]
-        job_s = (marker["end_time_ms"] - marker["start_time_ms"]) / 1000
         print(
-            f"{path.parent.name}: job {job_s:.2f}s (pipeline "
-            f"{summary['metrics']['job_pipeline_seconds']:.2f}s), "
+            f"{path.parent.name}: job {(run.info.end_time - run.info.start_time) / 1000:.2f}s "
+            f"(pipeline {summary['metrics']['job_pipeline_seconds']:.2f}s), "
             f"logging {marker['tracking_seconds']:.2f}s"
         )
-        assert 0 < marker["tracking_seconds"] < 120
 
 
 RAISING_MAIN = """

@@ -1,75 +1,41 @@
-"""Job dir -> MLflow record (no MLflow import): params, metrics, step metrics, status, tags."""
+"""Job dir -> MLflow record (no MLflow import), read from a real pipeline sweep's job dirs.
+
+Tracking maps the pipelines' summary.json as it stands: the run's status, error, metrics and
+user params are the summary's, never re-judged or derived; daily.csv gives the per-day steps.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from conftest import copy_sweep
 from omegaconf import OmegaConf
 
-from ems_sweep.names import JOB_RUN_FILE
+from ems_sweep.names import JOB_RUN_FILE, SUMMARY_FILE
+from ems_sweep.pipelines.result import SCHEMA_VERSION, read_summary
 from ems_sweep.tracking.record import (
     MAX_PARAM_VALUE,
     build_record,
     flatten,
     param_value,
+    read_learning_curve,
 )
-from ems_sweep.tracking.sweep import best_and_worst, swept_keys, swept_values
+from ems_sweep.tracking.sweep import (
+    best_and_worst,
+    job_dirs,
+    sweep_table,
+    swept_keys,
+    swept_values,
+)
 
 
-def make_job_dir(
-    root: Path,
-    num: int = 0,
-    building: str = "res1",
-    mode: str = "centralized",
-    status: str = "ok",
-    metrics: dict | None = None,
-    daily: pd.DataFrame | None = None,
-    pipeline: str = "comparison",
-) -> Path:
-    """A job dir as Hydra + the runner leave it (multirun layout: multirun.yaml one level up)."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "multirun.yaml").write_text("hydra: {}\n")
-    job_dir = root / f"{num}_building={building},mode={mode}"
-    hydra_dir = job_dir / ".hydra"
-    hydra_dir.mkdir(parents=True)
-    cfg = {
-        "building": {
-            "name": building,
-            "shiftable": ["dishwasher"],
-            "generator": {"appliances": {}},
-        },
-        "mode": {"name": mode, "max_delay_hours": 6.0, "allow_advance": False},
-        "battery": {"enabled": True, "capacity_kwh": 10.0},
-        "ev": {"enabled": False},
-        "pipeline": {"name": pipeline},
-        "tracking": {"enabled": True, "uri": None},
-        "n_days": 2,
-        "long_value": "x" * (MAX_PARAM_VALUE + 50),
-    }
-    OmegaConf.save(OmegaConf.create(cfg), hydra_dir / "config.yaml")
-    hydra = {
-        "hydra": {
-            "mode": "MULTIRUN",
-            "job": {"num": num},
-            "runtime": {"cwd": str(root), "output_dir": str(job_dir)},
-            "overrides": {"task": [f"building={building}", f"mode={mode}"]},
-        }
-    }
-    OmegaConf.save(OmegaConf.create(hydra), hydra_dir / "hydra.yaml")
-    summary = {
-        "status": status,
-        "error": None if status == "ok" else "RuntimeError: boom",
-        "params": {"building_id": building, "optimization_mode": mode},
-        "metrics": metrics if metrics is not None else {"total_cost": 1.5, "savings_pct": 10.0},
-        "tags": {"solver_status": "optimal"},
-    }
-    (job_dir / "summary.json").write_text(json.dumps(summary))
-    if daily is not None:
-        daily.to_csv(job_dir / "daily.csv", index=False)
-    return job_dir
+def first_job(sweep_dir: Path) -> Path:
+    return job_dirs(sweep_dir)[0]
 
 
 def test_flatten_and_param_limits() -> None:
@@ -80,16 +46,99 @@ def test_flatten_and_param_limits() -> None:
     assert len(long) == MAX_PARAM_VALUE and long.endswith("see config.yaml)")
 
 
-def test_record_from_job_files(tmp_path: Path) -> None:
-    daily = pd.DataFrame(
-        {
-            "date": ["2016-06-01", "2016-06-02"],
-            "status": ["ok", "ok"],
-            "savings_pct": [10.0, 20.0],
-            "optimized_cost_eur": [1.0, float("nan")],
-        }
-    )
-    job_dir = make_job_dir(tmp_path, daily=daily)
+def test_a_job_writes_one_versioned_summary(pipeline_sweep: Path) -> None:
+    """The contract: status, error, params, every figure and tags, with its schema version."""
+    summary = read_summary(first_job(pipeline_sweep))
+    assert summary is not None
+    assert summary["schema_version"] == SCHEMA_VERSION
+    assert summary["status"] == "ok" and summary["error"] is None
+    assert summary["params"] == {
+        "building_id": "res1",
+        "optimization_mode": "centralized",
+        "battery_enabled": True,
+        "ev_enabled": False,
+        "n_days": 2,
+        "pipeline": "comparison",
+    }
+    daily = pd.read_csv(first_job(pipeline_sweep) / "daily.csv")
+    ok = daily[daily["status"] == "ok"]
+    # the figures users read are the pipelines': the mean of the ok days' savings %
+    # (daily.csv keeps 8 decimals)
+    assert summary["metrics"]["avg_savings_pct"] == pytest.approx(ok["savings_pct"].mean(), 1e-7)
+    assert summary["metrics"]["total_days_processed"] == len(daily) == 2
+
+
+def test_record_maps_the_summary_as_it_stands(pipeline_sweep: Path) -> None:
+    job_dir = first_job(pipeline_sweep)
+    summary = read_summary(job_dir)
+    rec = build_record(job_dir, swept_keys=["building"])
+    assert rec.status == "FINISHED" and rec.error is None
+    assert rec.run_name == "res1-centralized"
+    # metrics: exactly the summary's numbers (NaN is written as null: no metric)
+    numbers = {k: float(v) for k, v in summary["metrics"].items() if v is not None}
+    assert rec.metrics == numbers
+    # params: the flattened job config plus the pipelines' user params
+    config = OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "config.yaml"))
+    assert rec.params["battery.capacity_kwh"] == str(config["battery"]["capacity_kwh"])
+    for key, value in summary["params"].items():
+        assert rec.params[key] == str(value)
+    assert rec.params["building_id"] == rec.params["building.name"] == "res1"
+    # tags: the summary's, where the run belongs, the swept value
+    assert rec.tags["solver_status"] == summary["tags"]["solver_status"] == "Optimal"
+    assert rec.tags["ems_sweep.status"] == "ok" and "error" not in rec.tags
+    assert rec.tags["ems_sweep.job_num"] == "0" and rec.tags["building"] == "res1"
+    assert rec.tags["ems_sweep.cli.sweep_dir"] == str(pipeline_sweep.resolve())
+    names = {p.name for p in rec.artifacts}
+    assert {"summary.json", "daily.csv", "report.md", ".hydra"} <= names
+
+
+def test_daily_rows_become_step_metrics_on_their_days(pipeline_sweep: Path) -> None:
+    job_dir = first_job(pipeline_sweep)
+    daily = pd.read_csv(job_dir / "daily.csv")
+    rec = build_record(job_dir)
+    steps = {(s.key, s.step): s for s in rec.step_metrics}
+    for i, row in daily.iterrows():
+        day = dt.date.fromisoformat(row["date"])
+        ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+        step = steps[("daily/optimized_cost_eur", i)]
+        assert step.value == row["optimized_cost_eur"] and step.timestamp_ms == ms
+        if math.isnan(row["savings_pct"]):  # NaN days are left out, not logged as NaN
+            assert ("daily/savings_pct", i) not in steps
+
+
+def test_the_marker_is_not_an_artifact(pipeline_sweep: Path, tmp_path: Path) -> None:
+    job_dir = first_job(copy_sweep(pipeline_sweep, tmp_path))
+    (job_dir / JOB_RUN_FILE).write_text("{}")
+    assert JOB_RUN_FILE not in {p.name for p in build_record(job_dir).artifacts}
+
+
+def test_a_failed_job_is_a_failed_run_with_the_summary_error(failed_sweep: Path) -> None:
+    job_dir = first_job(failed_sweep)
+    summary = read_summary(job_dir)
+    assert summary["status"] == "failed" and "resolution_min" in summary["error"]
+    rec = build_record(job_dir)
+    assert rec.status == "FAILED" and rec.error == summary["error"]
+    assert rec.tags["error"] == summary["error"] and rec.tags["ems_sweep.status"] == "failed"
+    assert rec.tags["error_type"] == "ConfigError" and rec.tags["solver_status"] == "error"
+    assert rec.metrics["optimization_success"] == 0.0
+
+
+def test_a_task_that_raised_or_did_not_finish_is_failed(
+    pipeline_sweep: Path, tmp_path: Path
+) -> None:
+    job_dir = first_job(copy_sweep(pipeline_sweep, tmp_path))
+    raised = build_record(job_dir, raised=ValueError("bad value"))
+    assert raised.status == "FAILED" and raised.tags["error_type"] == "ValueError"
+    assert raised.error == "ValueError: bad value"
+    (job_dir / SUMMARY_FILE).unlink()
+    unfinished = build_record(job_dir)
+    assert unfinished.status == "FAILED" and "did not finish" in unfinished.error
+    assert unfinished.metrics == {}  # no figure is made up for a job that wrote none
+
+
+def test_learning_curve_rows_become_steps_per_device(pipeline_sweep: Path, tmp_path: Path) -> None:
+    """The format pipelines/learning.curve_frame writes: device, 1-based day_index, date."""
+    job_dir = first_job(copy_sweep(pipeline_sweep, tmp_path))
     curve = pd.DataFrame(
         {
             "device": ["dishwasher", "dishwasher"],
@@ -99,49 +148,29 @@ def test_record_from_job_files(tmp_path: Path) -> None:
         }
     )
     curve.to_csv(job_dir / "learning_curve.csv", index=False)
-    (job_dir / JOB_RUN_FILE).write_text("{}")
-
-    rec = build_record(job_dir, swept_keys=["building", "mode"])
-    assert rec.status == "FINISHED" and rec.error is None
-    assert rec.run_name == "res1-centralized"
-    # flattened config + the users' vocabulary
-    assert rec.params["battery.capacity_kwh"] == "10.0"
-    assert rec.params["building.shiftable"] == '["dishwasher"]'
-    assert rec.params["building_id"] == "res1" and rec.params["optimization_mode"] == "centralized"
-    assert rec.params["battery_enabled"] == "True" and rec.params["n_days"] == "2"
-    assert len(rec.params["long_value"]) == MAX_PARAM_VALUE
-    # avg_savings_pct derived from daily.csv, days counted, success set
-    assert rec.metrics["avg_savings_pct"] == 15.0
-    assert rec.metrics["total_days_processed"] == 2.0
-    assert rec.metrics["optimization_success"] == 1.0
-    steps = {(s.key, s.step): s for s in rec.step_metrics}
-    day2 = int(dt.datetime(2016, 6, 2, tzinfo=dt.UTC).timestamp() * 1000)
-    assert steps[("daily/savings_pct", 1)].value == 20.0
-    assert steps[("daily/savings_pct", 1)].timestamp_ms == day2
-    assert ("daily/optimized_cost_eur", 1) not in steps  # NaN day left out
-    assert steps[("learning/dishwasher_js_step", 1)].value == 0.1
-    assert rec.tags["ems_sweep.job_num"] == "0"
-    assert rec.tags["ems_sweep.cli.sweep_dir"] == str(tmp_path.resolve())
-    assert rec.tags["solver_status"] == "optimal" and rec.tags["building"] == "res1"
-    names = {p.name for p in rec.artifacts}
-    assert {"summary.json", "daily.csv", ".hydra"} <= names and JOB_RUN_FILE not in names
+    steps = {(s.key, s.step): s.value for s in read_learning_curve(job_dir)}
+    key = "learning/dishwasher_js_step"
+    assert steps == {(key, 0): 0.5, (key, 1): 0.1}
 
 
-def test_failed_and_violating_jobs_are_failed(tmp_path: Path) -> None:
-    failed = build_record(make_job_dir(tmp_path / "a", status="failed", metrics={}))
-    assert failed.status == "FAILED" and failed.tags["error"] == "RuntimeError: boom"
-    assert failed.metrics["optimization_success"] == 0.0
-    bad = make_job_dir(tmp_path / "b", metrics={"constraint_violations": 3.0, "savings_pct": 1.0})
-    rec = build_record(bad)
-    assert rec.status == "FAILED" and "3 constraint violations" in rec.error
-    raised = build_record(make_job_dir(tmp_path / "c"), raised=ValueError("bad value"))
-    assert raised.status == "FAILED" and raised.tags["error_type"] == "ValueError"
+def test_sweep_table_rows_and_best_worst_follow_the_summaries(pipeline_sweep: Path) -> None:
+    rows = sweep_table(pipeline_sweep, ["building"])
+    assert [(r["job"], r["building"], r["status"]) for r in rows] == [
+        (0, "res1", "ok"),
+        (1, "res2", "ok"),
+    ]
+    for row, job_dir in zip(rows, job_dirs(pipeline_sweep), strict=True):
+        metrics = json.loads((job_dir / SUMMARY_FILE).read_text())["metrics"]
+        assert row["savings_pct"] == metrics["savings_pct"]
+    tags = best_and_worst(rows)
+    best = max(rows, key=lambda r: r["savings_pct"])
+    worst = min(rows, key=lambda r: r["savings_pct"])
+    assert tags["ems_sweep.best_job"] == str(best["job"])
+    assert tags["ems_sweep.worst_job"] == str(worst["job"])
+    assert float(tags["ems_sweep.best_savings_pct"]) == round(best["savings_pct"], 3)
 
 
-def test_swept_keys_and_best_worst() -> None:
-    overrides = ["building=res1,res2", "mode=centralized", "pipeline=comparison,learning"]
-    assert swept_keys(overrides) == ["building", "pipeline"]
-    assert swept_values(overrides, "pipeline") == ["comparison", "learning"]
+def test_a_failed_job_is_never_best_or_worst() -> None:
     rows = [
         {"job": 0, "status": "ok", "savings_pct": 5.0, "run_id": "a", "run_name": "x"},
         {"job": 1, "status": "ok", "savings_pct": 12, "run_id": "b", "run_name": "y"},
@@ -151,17 +180,21 @@ def test_swept_keys_and_best_worst() -> None:
     assert tags["ems_sweep.best_job"] == "1" and tags["ems_sweep.worst_job"] == "0"
 
 
+def test_swept_keys_and_values() -> None:
+    overrides = ["building=res1,res2", "mode=centralized", "pipeline=comparison,learning"]
+    assert swept_keys(overrides) == ["building", "pipeline"]
+    assert swept_values(overrides, "pipeline") == ["comparison", "learning"]
+
+
 def test_log_model_hook_skips_with_a_warning_when_serving_is_missing(
-    tmp_path: Path, monkeypatch
+    pipeline_sweep: Path, monkeypatch
 ) -> None:
     import sys
-
-    import pytest
 
     from ems_sweep.tracking.logger import _log_model
     from ems_sweep.tracking.store import Store
 
     monkeypatch.setitem(sys.modules, "ems_sweep.serving.model", None)  # import raises ImportError
-    rec = build_record(make_job_dir(tmp_path))
+    rec = build_record(first_job(pipeline_sweep))
     with pytest.warns(UserWarning, match="tracking.log_model=true"):
         _log_model(Store("sqlite:///unused.db", None), "run-id", rec)

@@ -12,15 +12,21 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ems_sweep.analysis.sweep_store import CompareError
-from ems_sweep.names import TAG_JOB_NUM, TAG_OVERRIDES
+from ems_sweep.names import (
+    METRIC_AVG_SAVINGS_PCT,
+    METRIC_SAVINGS_PCT,
+    TAG_ERROR,
+    TAG_JOB_NUM,
+    TAG_OVERRIDES,
+)
 
-DEFAULT_METRIC = "savings_pct"
+DEFAULT_METRIC = METRIC_SAVINGS_PCT
 FINISHED = "FINISHED"
 
 # Units for the figures the pipelines log (issue 6 vocabulary); unknown metrics get none.
 UNITS = {
     "savings_pct": "%",
-    "avg_savings_pct": "%",
+    METRIC_AVG_SAVINGS_PCT: "%",
     "savings_eur": "EUR",
     "total_cost": "EUR",
     "model_cost": "EUR",
@@ -34,9 +40,6 @@ UNITS = {
 }
 # Metrics where smaller is better; every other metric is maximised.
 _MINIMISE_WORDS = ("cost", "seconds", "time", "violations", "divergence", "count", "import")
-
-# Where the tracking callback may put a failed job's error (first present wins).
-ERROR_TAGS = ("error", "ems_sweep.error", "error_message", "error_type")
 
 # Never a dimension of a sweep: where things were logged, not what was computed.
 _NOISE_PREFIXES = ("tracking.", "hydra.")
@@ -86,7 +89,7 @@ def normalize(runs: pd.DataFrame) -> pd.DataFrame:
     df.insert(2, "building", _first_present(df, ["tags.building", "params.building_id"], "?"))
     df.insert(3, "mode", _first_present(df, ["tags.mode", "params.optimization_mode"], "?"))
     df.insert(4, "pipeline", _first_present(df, ["tags.pipeline", "params.pipeline"]))
-    err = _first_present(df, [f"tags.{t}" for t in ERROR_TAGS])
+    err = _first_present(df, [f"tags.{TAG_ERROR}"])  # tracking/record.py sets it on failed runs
     failed = df["status"] != FINISHED
     missing = "(no error logged)"
     err = err.where(err != "", df["status"].map({"RUNNING": "(still running)"}).fillna(missing))

@@ -21,9 +21,9 @@ from typing import Any
 import pandas as pd
 
 from ems_sweep.analysis.sweep_table import FIGURES, NA, NA_NOTE
-from ems_sweep.names import SWEEP_REPORT_FILE
+from ems_sweep.names import METRIC_SAVINGS_PCT, SWEEP_REPORT_FILE
 
-SAVINGS = "savings_pct"  # the figure the report ranks and maps: the period's savings [%]
+SAVINGS = METRIC_SAVINGS_PCT  # the figure the report ranks and maps: the period's savings [%]
 OK = "ok"
 NO_FINISHED = "no finished job"
 # Group keys whose numeric settings are not one value per option (hourly weights, profiles).

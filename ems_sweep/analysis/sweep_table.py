@@ -1,8 +1,9 @@
 """The end-of-sweep table: one row per job, one column per swept key, key figures with units.
 
-Printed by a Hydra callback in the launching process after every multirun, with a footer that
-says where the runs went (store, experiment, parent run id) and what to run next. The same
-rows feed the parent run's Markdown description and the HTML sweep report.
+Printed by a Hydra callback (analysis/sweep_callbacks.py) in the launching process after every
+multirun, with a footer that says where the runs went (store, experiment, parent run id) and
+what to run next. The rows are tracking/sweep.sweep_table's (the one table of a sweep); the
+same rows feed the parent run's Markdown description and the HTML sweep report.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
-
-from ems_sweep.names import SWEEP_REPORT_FILE, SWEEP_TABLE_FILE
+from ems_sweep.names import (
+    METRIC_OPTIMIZATION_TIME,
+    METRIC_SAVINGS_EUR,
+    METRIC_SAVINGS_PCT,
+    METRIC_TOTAL_COST,
+    SWEEP_REPORT_FILE,
+    TAG_NOTE,
+)
 
 # (sweep_table.csv column, header with its unit): the figures a sweep is usually run for.
 FIGURES = (
-    ("savings_pct", "savings [%]"),  # the period's, on the same base as savings [EUR]
-    ("savings_eur", "savings [EUR]"),
-    ("total_cost", "cost [EUR]"),
-    ("optimization_time_seconds", "solve [s]"),
+    (METRIC_SAVINGS_PCT, "savings [%]"),  # the period's, on the same base as savings [EUR]
+    (METRIC_SAVINGS_EUR, "savings [EUR]"),
+    (METRIC_TOTAL_COST, "cost [EUR]"),
+    (METRIC_OPTIMIZATION_TIME, "solve [s]"),
 )
 NA = "n/a"
 NA_NOTE = (
@@ -80,7 +85,6 @@ def markdown_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-NOTE_TAG = "mlflow.note.content"  # the run's description, rendered as Markdown in the UI
 MAX_NOTE = 7500  # MLflow keeps tag values up to 8000 characters
 
 
@@ -99,8 +103,8 @@ def parent_description(rows: list[dict[str, Any]], keys: list[str]) -> dict[str,
         more = f"\n\n... {len(shown) - n} more rows in `sweep_table.csv`." if n < len(shown) else ""
         text = f"{head}\n\n{markdown_table(shown[:n])}{more}\n\n{note}"
         if len(text) <= MAX_NOTE:
-            return {NOTE_TAG: text}
-    return {NOTE_TAG: head}
+            return {TAG_NOTE: text}
+    return {TAG_NOTE: head}
 
 
 def footer(sweep_dir: Path, sweep: dict[str, Any], tracking_on: bool) -> list[str]:
@@ -152,45 +156,3 @@ def sweep_summary(sweep_dir: Path, keys: list[str], tracking_on: bool) -> str:
     lines += ["", NA_NOTE]
     lines += footer(sweep_dir, read_sweep_file(sweep_dir), tracking_on)
     return "\n".join(lines)
-
-
-class SweepTableCallback(Callback):
-    """Prints the sweep summary; runs after the MLflow callback has ended the parent run."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from omegaconf import OmegaConf
-
-        from ems_sweep.tracking.sweep import sweep_overrides, swept_keys
-
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if not sweep_dir.exists():
-            return
-        keys = swept_keys(sweep_overrides(config))
-        tracking_on = bool(OmegaConf.select(config, "tracking.enabled", default=False))
-        print("\n" + sweep_summary(sweep_dir, keys, tracking_on), flush=True)
-
-
-class SweepReportCallback(Callback):
-    """Writes <sweep dir>/sweep_table.csv and sweep_report.html at the end of every multirun.
-
-    Listed after the MLflow callback in hydra.callbacks: Hydra ends callbacks in reverse
-    order, so the report exists when the MLflow callback ends the parent run and logs it.
-    """
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from ems_sweep.analysis.sweep_html import from_sweep_dir, write_report
-        from ems_sweep.tracking.sweep import (
-            sweep_overrides,
-            sweep_table,
-            swept_keys,
-            write_table,
-        )
-
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if not sweep_dir.exists():
-            return
-        keys = swept_keys(sweep_overrides(config))
-        # also without MLflow
-        write_table(sweep_table(sweep_dir, keys), sweep_dir / SWEEP_TABLE_FILE)
-        facts = [f"Sweep dir: {sweep_dir.resolve()}"]
-        write_report(from_sweep_dir(sweep_dir, keys, facts), sweep_dir / SWEEP_REPORT_FILE)

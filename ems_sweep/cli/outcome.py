@@ -16,6 +16,8 @@ from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from ems_sweep.names import TAG_ERROR_TYPE
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -60,7 +62,7 @@ def single_run_outcome(summary: dict[str, Any] | None) -> Outcome:
         return Outcome(EXIT_FAILED, "the run wrote no summary.json: it did not finish")
     if summary.get("status") == "ok":
         return Outcome()
-    if summary.get("tags", {}).get("error_type") == CONFIG_ERROR_TYPE:
+    if summary.get("tags", {}).get(TAG_ERROR_TYPE) == CONFIG_ERROR_TYPE:
         return Outcome(EXIT_BAD_INPUT)
     return Outcome(EXIT_FAILED)
 

@@ -14,6 +14,15 @@ import pandas as pd
 
 from ems_sweep.config import EmsConfig
 from ems_sweep.data.model import DayData
+from ems_sweep.names import (
+    METRIC_AVG_SAVINGS_PCT,
+    METRIC_CONSTRAINT_VIOLATIONS,
+    METRIC_OPTIMIZATION_SUCCESS,
+    METRIC_OPTIMIZATION_TIME,
+    METRIC_SAVINGS_EUR,
+    METRIC_SAVINGS_PCT,
+    METRIC_TOTAL_COST,
+)
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.kpis import day_kpis
 from ems_sweep.optimize.schedule import DaySchedule
@@ -168,86 +177,94 @@ def job_metrics(daily: pd.DataFrame) -> dict[str, float]:
         "total_days_processed": float(len(daily)),
         "days_ok": float(n_ok),
         "days_failed": float(len(daily) - n_ok),
-        "constraint_violations": float(daily["constraint_violations"].sum()) if len(daily) else 0,
+        METRIC_CONSTRAINT_VIOLATIONS: (
+            float(daily["constraint_violations"].sum()) if len(daily) else 0
+        ),
     }
     metrics.update(meter_job_figures(daily))
     if n_ok == 0:
-        metrics["optimization_success"] = 0.0
+        metrics[METRIC_OPTIMIZATION_SUCCESS] = 0.0
         return metrics
-    baseline_cost = float(ok["baseline_cost_eur"].sum())
-    total_cost = float(ok["optimized_cost_eur"].sum())
-    consumption = float(ok["optimized_consumption_kwh"].sum())
-    # the baseline's own consumption: EV charging can differ between the two schedules
-    baseline_consumption = (
-        float(ok["baseline_consumption_kwh"].sum())
-        if "baseline_consumption_kwh" in ok
-        else consumption
+    savings = cost_figures(ok, daily)
+    metrics.update(savings)
+    metrics.update(energy_figures(ok))
+    metrics[METRIC_OPTIMIZATION_SUCCESS] = float(
+        metrics["days_failed"] == 0 and metrics[METRIC_CONSTRAINT_VIOLATIONS] == 0
     )
-    operational = baseline_cost - total_cost
-    # the storage left at the end of the period against the baseline's (pipeline.end_storage)
-    end_value = (
-        float(daily["end_storage_value_eur"].fillna(0).sum())
-        if "end_storage_value_eur" in daily
-        else 0.0
-    )
-    savings = operational + end_value
-    consumption_value = float(ok["baseline_consumption_cost_eur"].sum())
-    metrics.update(
-        {
-            "total_cost": total_cost,
-            # what the model believed it would cost (centralized moves flat blocks; the reported
-            # costs are the physical schedule's real profiles)
-            "model_cost": float(ok["optimized_model_cost_eur"].sum())
-            if "optimized_model_cost_eur" in ok
-            else total_cost,
-            "baseline_cost": baseline_cost,
-            "mean_daily_cost": total_cost / n_ok,
-            "savings_eur": savings,
-            "savings_eur_operational": operational,
-            "end_storage_value_eur": end_value,
-            "end_storage_diff_kwh": (
-                float(daily["end_storage_diff_kwh"].fillna(0).sum())
-                if "end_storage_diff_kwh" in daily
-                else 0.0
-            ),
-            "ev_target_shortfall_kwh": _sum(ok, "optimized_ev_target_shortfall_kwh"),
-            "baseline_ev_target_shortfall_kwh": _sum(ok, "baseline_ev_target_shortfall_kwh"),
-            "savings_pct": savings_pct(savings, baseline_cost, consumption_value),
-            "avg_savings_pct": float(ok["savings_pct"].mean()),  # NaN days left out
-            "savings_pct_of_consumption_cost": savings_pct(savings, consumption_value),
-            "cost_per_kwh": total_cost / consumption if consumption > 0 else math.nan,
-            "baseline_cost_per_kwh": (
-                baseline_cost / baseline_consumption if baseline_consumption > 0 else math.nan
-            ),
-            "optimization_time_seconds": float((ok["build_s"] + ok["solve_s"]).sum()),
-            "solve_time_seconds": float(ok["solve_s"].sum()),
-            "variables_count": float(ok["variables_count"].max()),
-            "constraints_count": float(ok["constraints_count"].max()),
-            "total_consumption_kwh": consumption,
-            "total_import_kwh": float(ok["optimized_import_kwh"].sum()),
-            "total_export_kwh": float(ok["optimized_export_kwh"].sum()),
-            "battery_cycles": float(ok["optimized_battery_efc"].fillna(0).sum()),
-            "ev_charging_kwh": float(ok["optimized_ev_charged_kwh"].sum()),
-            "pv_self_consumption": _share(ok, "optimized"),
-            "optimization_success": float(
-                metrics["days_failed"] == 0 and metrics["constraint_violations"] == 0
-            ),
-        }
-    )
+    baseline_cost = savings["baseline_cost"]
     if "perfect_cost_eur" in ok:
-        metrics.update(forecast_job_figures(ok, daily, baseline_cost, savings))
+        metrics.update(forecast_job_figures(ok, daily, baseline_cost, savings[METRIC_SAVINGS_EUR]))
     if "no_prefs_savings_eur" in ok:
         ref = float(ok["no_prefs_savings_eur"].sum())
         metrics["savings_eur_without_preferences"] = ref
         metrics["savings_pct_without_preferences"] = savings_pct(
-            ref, baseline_cost, consumption_value
+            ref, baseline_cost, float(ok["baseline_consumption_cost_eur"].sum())
         )
-    if "preference_cycles" in ok and ok["preference_cycles"].sum() > 0:
-        n = float(ok["preference_cycles"].sum())
-        metrics["preference_satisfaction_pct"] = 100.0 * ok["preference_satisfied"].sum() / n
-        weights = ok["preference_cycles"]
-        metrics["mean_shift_h"] = float((ok["mean_shift_h"] * weights).sum() / n)
+    metrics.update(preference_job_figures(ok))
     return metrics
+
+
+def cost_figures(ok: pd.DataFrame, daily: pd.DataFrame) -> dict[str, float]:
+    """Costs and savings over the ok days; the end-of-period storage (on the last day's row,
+    pipeline.end_storage) counts towards the savings."""
+    baseline_cost = float(ok["baseline_cost_eur"].sum())
+    total_cost = float(ok["optimized_cost_eur"].sum())
+    consumption = float(ok["optimized_consumption_kwh"].sum())
+    # the baseline's own consumption: EV charging can differ between the two schedules
+    baseline_consumption = float(ok["baseline_consumption_kwh"].sum())
+    operational = baseline_cost - total_cost
+    end_value = float(daily["end_storage_value_eur"].fillna(0).sum())
+    savings = operational + end_value
+    consumption_value = float(ok["baseline_consumption_cost_eur"].sum())
+    return {
+        METRIC_TOTAL_COST: total_cost,
+        # what the model believed it would cost (centralized moves flat blocks; the reported
+        # costs are the physical schedule's real profiles)
+        "model_cost": float(ok["optimized_model_cost_eur"].sum()),
+        "baseline_cost": baseline_cost,
+        "mean_daily_cost": total_cost / len(ok),
+        METRIC_SAVINGS_EUR: savings,
+        "savings_eur_operational": operational,
+        "end_storage_value_eur": end_value,
+        "end_storage_diff_kwh": float(daily["end_storage_diff_kwh"].fillna(0).sum()),
+        "ev_target_shortfall_kwh": _sum(ok, "optimized_ev_target_shortfall_kwh"),
+        "baseline_ev_target_shortfall_kwh": _sum(ok, "baseline_ev_target_shortfall_kwh"),
+        METRIC_SAVINGS_PCT: savings_pct(savings, baseline_cost, consumption_value),
+        METRIC_AVG_SAVINGS_PCT: float(ok["savings_pct"].mean()),  # NaN days left out
+        "savings_pct_of_consumption_cost": savings_pct(savings, consumption_value),
+        "cost_per_kwh": total_cost / consumption if consumption > 0 else math.nan,
+        "baseline_cost_per_kwh": (
+            baseline_cost / baseline_consumption if baseline_consumption > 0 else math.nan
+        ),
+    }
+
+
+def energy_figures(ok: pd.DataFrame) -> dict[str, float]:
+    """Energy, solver effort and model size over the ok days."""
+    return {
+        METRIC_OPTIMIZATION_TIME: float((ok["build_s"] + ok["solve_s"]).sum()),
+        "solve_time_seconds": float(ok["solve_s"].sum()),
+        "variables_count": float(ok["variables_count"].max()),
+        "constraints_count": float(ok["constraints_count"].max()),
+        "total_consumption_kwh": float(ok["optimized_consumption_kwh"].sum()),
+        "total_import_kwh": float(ok["optimized_import_kwh"].sum()),
+        "total_export_kwh": float(ok["optimized_export_kwh"].sum()),
+        "battery_cycles": float(ok["optimized_battery_efc"].fillna(0).sum()),
+        "ev_charging_kwh": float(ok["optimized_ev_charged_kwh"].sum()),
+        "pv_self_consumption": _share(ok, "optimized"),
+    }
+
+
+def preference_job_figures(ok: pd.DataFrame) -> dict[str, float]:
+    """Share of cycles in hours the household uses and the mean shift (learning pipeline)."""
+    if "preference_cycles" not in ok or ok["preference_cycles"].sum() <= 0:
+        return {}
+    n = float(ok["preference_cycles"].sum())
+    weights = ok["preference_cycles"]
+    return {
+        "preference_satisfaction_pct": 100.0 * ok["preference_satisfied"].sum() / n,
+        "mean_shift_h": float((ok["mean_shift_h"] * weights).sum() / n),
+    }
 
 
 def forecast_job_figures(
@@ -302,13 +319,13 @@ def _share(ok: pd.DataFrame, prefix: str) -> float:
 
 
 SAVINGS_KEYS = (
-    "total_cost",
+    METRIC_TOTAL_COST,
     "model_cost",
-    "savings_eur",
+    METRIC_SAVINGS_EUR,
     "savings_eur_operational",
     "end_storage_value_eur",
-    "savings_pct",
-    "avg_savings_pct",
+    METRIC_SAVINGS_PCT,
+    METRIC_AVG_SAVINGS_PCT,
     "savings_pct_of_consumption_cost",
     "cost_per_kwh",
     "savings_eur_without_preferences",
@@ -321,12 +338,12 @@ def status_of(metrics: dict[str, float], daily: pd.DataFrame) -> tuple[str, str 
 
     Its savings figures are then dropped from the metrics: a rejected schedule is never a saving.
     """
-    if metrics.get("constraint_violations", 0) > 0:
+    if metrics.get(METRIC_CONSTRAINT_VIOLATIONS, 0) > 0:
         bad = daily.loc[daily["constraint_violations"] > 0, "date"].tolist()
         for key in SAVINGS_KEYS:
             metrics.pop(key, None)
-        metrics["optimization_success"] = 0.0
-        n = int(metrics["constraint_violations"])
+        metrics[METRIC_OPTIMIZATION_SUCCESS] = 0.0
+        n = int(metrics[METRIC_CONSTRAINT_VIOLATIONS])
         return "failed", f"ScheduleRejected: {n} constraint violation(s) on {', '.join(bad)}"
     if metrics.get("days_ok", 0) == 0:
         reasons = "; ".join(

@@ -17,11 +17,10 @@ import pandas as pd
 
 from ems_sweep.config import EmsConfig, LearningPipelineConfig
 from ems_sweep.data.model import BuildingData
-from ems_sweep.names import CYCLES_FILE, LEARNING_CURVE_FILE, PREFERENCES_FILE
+from ems_sweep.names import CYCLES_FILE, LEARNING_CURVE_FILE, PREFERENCES_FILE, TAG_SOLVER_STATUS
 from ems_sweep.pipelines.days import DayRun, Timings
 from ems_sweep.pipelines.kpis import job_metrics, status_of
-from ems_sweep.pipelines.result import JobResult
-from ems_sweep.pipelines.runner import user_params
+from ems_sweep.pipelines.result import JobResult, user_params
 from ems_sweep.report import files
 from ems_sweep.report.job_plots import JobTables, draw
 from ems_sweep.report.report import write_report
@@ -70,7 +69,11 @@ def finish_job(
     time_data_s: float,
     extras: Extras | None = None,
 ) -> JobResult:
-    """Write daily.csv, schedules.csv, plots/ and report.md; return the job's result."""
+    """Write daily.csv, schedules.csv, plots/ and report.md; return the job's result.
+
+    Seven parameters: what comparison and learning both hand over (their config, where, the
+    data, the day runs and their timings, and their own extras); a bundle would only rename them.
+    """
     extras = extras or Extras()
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -83,8 +86,47 @@ def finish_job(
     metrics.update(extras.metrics)
     status, error = status_of(metrics, daily)
 
+    seconds = {"time_data_s": time_data_s}
     started = time.perf_counter()
     schedules = files.schedules_frame((r.date.isoformat(), _schedules(r)) for r in runs)
+    written = _write_tables(job_dir, runs, daily, schedules, extras)
+    seconds["time_files_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    drawn = _draw(cfg, job_dir, daily, schedules, extras) if cfg.pipeline.plots else []
+    seconds["time_plots_s"] = time.perf_counter() - started
+
+    notes = _notes(cfg, building, runs, extras)
+    started = time.perf_counter()
+    report = write_report(
+        job_dir, cfg, status, error, metrics, daily, drawn, notes, extras.sections
+    )
+    seconds["time_report_s"] = time.perf_counter() - started
+
+    metrics.update(timings.as_metrics())
+    metrics.update(seconds, plots_count=float(len(drawn)))
+    metrics["time_files_plots_s"] = sum(seconds.values()) - time_data_s
+    return JobResult(
+        status=status,
+        job_dir=job_dir,
+        params=user_params(cfg),
+        metrics=metrics,
+        tags={TAG_SOLVER_STATUS: solver_status_tag(daily)},
+        daily=daily,
+        curves=extras.curves,
+        files=[*written, *drawn, report],
+        error=error,
+    )
+
+
+def _write_tables(
+    job_dir: Path,
+    runs: Sequence[DayRun],
+    daily: pd.DataFrame,
+    schedules: pd.DataFrame,
+    extras: Extras,
+) -> list[Path]:
+    """daily.csv, schedules.csv, cycles.csv and the pipeline's own tables (learning)."""
     written = [
         files.write_daily(job_dir, daily),
         files.write_schedules(job_dir, schedules),
@@ -102,9 +144,13 @@ def finish_job(
     ):
         if frame is not None:
             written.append(files.write_frame(job_dir, name, frame))
-    time_files = time.perf_counter() - started
+    return written
 
-    started = time.perf_counter()
+
+def _draw(
+    cfg: EmsConfig, job_dir: Path, daily: pd.DataFrame, schedules: pd.DataFrame, extras: Extras
+) -> list[Path]:
+    """The job's plots (plots/) from the tables it has just written."""
     p = cfg.pipeline
     thresholds = (  # the learning pipeline's; the plots that use them are learning's only
         dict(
@@ -122,11 +168,15 @@ def finish_job(
         curve=extras.curve,
         **thresholds,
     )
-    drawn = draw(job_dir, tables, int(cfg.pipeline.max_plot_days)) if cfg.pipeline.plots else []
-    time_plots = time.perf_counter() - started
+    return draw(job_dir, tables, int(p.max_plot_days))
 
+
+def _notes(
+    cfg: EmsConfig, building: BuildingData, runs: Sequence[DayRun], extras: Extras
+) -> list[str]:
+    """report.md's notes: the days', the pipeline's, the data's, skipped and failed days, plots."""
     notes = [n for r in runs for n in r.notes] + list(extras.notes) + list(building.notes)
-    notes += [f"{q.date} skipped: {q.reason}" for q in skipped]
+    notes += [f"{q.date} skipped: {q.reason}" for q in building.quality if q.skipped]
     notes += [f"{r.date} {r.status}: {r.reason}" for r in runs if r.status != "ok"]
     if not cfg.pipeline.plots:
         notes.append(
@@ -139,31 +189,4 @@ def finish_job(
             "(pipeline.max_plot_days); every day is in schedules.csv, and "
             "`python -m ems_sweep.report.job_plots <job dir> --max-days N` draws more."
         )
-    started = time.perf_counter()
-    report = write_report(
-        job_dir, cfg, status, error, metrics, daily, drawn, notes, extras.sections
-    )
-    time_report = time.perf_counter() - started
-
-    metrics.update(timings.as_metrics())
-    metrics.update(
-        {
-            "time_data_s": time_data_s,
-            "time_files_s": time_files,
-            "time_plots_s": time_plots,
-            "time_report_s": time_report,
-            "time_files_plots_s": time_files + time_plots + time_report,
-            "plots_count": float(len(drawn)),
-        }
-    )
-    return JobResult(
-        status=status,
-        job_dir=job_dir,
-        params=user_params(cfg),
-        metrics=metrics,
-        tags={"solver_status": solver_status_tag(daily)},
-        daily=daily,
-        curves=extras.curves,
-        files=[*written, *drawn, report],
-        error=error,
-    )
+    return notes

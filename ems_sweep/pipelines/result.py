@@ -1,11 +1,15 @@
-"""What a job returns to Hydra (and what the tracking callback logs).
+"""The job's result contract: what a job returns to Hydra and writes into summary.json.
 
-Pipelines write every figure into files of the job dir as well (summary.json, daily.csv, ...),
-so a job's result can be replayed into MLflow later from disk alone.
+The pipelines own it: the status, the error, every job figure and the params are decided here
+(and in kpis.py), once. Tracking maps summary.json to MLflow as it stands and the sweep table
+reads it; neither decides a status nor derives a figure. `SCHEMA_VERSION` changes when a key
+changes meaning, so a reader of old job dirs can tell.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +18,11 @@ from ems_sweep.names import SUMMARY_FILE
 
 if TYPE_CHECKING:  # pandas only for annotations: the CLI and tracking start faster without it
     import pandas as pd
+    from omegaconf import DictConfig
+
+    from ems_sweep.config import EmsConfig
+
+SCHEMA_VERSION = 1  # of summary.json: status, error, params, metrics, tags
 
 
 @dataclass
@@ -40,9 +49,20 @@ class JobResult:
         return "savings " + format_savings(self.metrics)
 
 
+def user_params(cfg: DictConfig | EmsConfig) -> dict[str, object]:
+    """The params users' existing analysis queries look for, besides the flattened config."""
+    return {
+        "building_id": cfg.building.name,
+        "optimization_mode": cfg.mode.name.value,
+        "battery_enabled": bool(cfg.battery.enabled),
+        "ev_enabled": bool(cfg.ev.enabled),
+        "n_days": int(cfg.n_days),
+        "pipeline": cfg.pipeline.name.value,
+    }
+
+
 def format_savings(metrics: dict[str, Any]) -> str:
     """'12.3% (0.45 EUR)'; the % reads n/a where the baseline cost is too small to be a base."""
-    import math
 
     eur = metrics.get("savings_eur")
     if eur is None:
@@ -55,6 +75,7 @@ def format_savings(metrics: dict[str, Any]) -> str:
 def write_summary(result: JobResult, extra: dict[str, Any] | None = None) -> Path:
     """Write summary.json: the job figures, params, tags and status (the replayable record)."""
     payload = {
+        "schema_version": SCHEMA_VERSION,
         "status": result.status,
         "error": result.error,
         "params": result.params,
@@ -62,16 +83,13 @@ def write_summary(result: JobResult, extra: dict[str, Any] | None = None) -> Pat
         "tags": result.tags,
         **(extra or {}),
     }
-    from ems_sweep.tracking.record import write_json
-
     path = Path(result.job_dir) / SUMMARY_FILE
     write_json(path, payload, default=_json_default)
     return path
 
 
 def read_summary(job_dir: Path) -> dict[str, Any] | None:
-    import json
-
+    """The job's summary.json, or None when the job did not finish (it is written last)."""
     path = Path(job_dir) / SUMMARY_FILE
     if not path.exists():
         return None
@@ -86,3 +104,28 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as None (JSON null): bare NaN is not JSON (JSON.parse rejects it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: dict[str, Any], default: Any = str) -> None:
+    """Atomic replace, so a reader never sees half a record; no .tmp left when a write fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    safe_default = lambda value: json_safe(default(value))  # noqa: E731 (numpy scalars too)
+    text = json.dumps(json_safe(data), indent=2, default=safe_default, allow_nan=False)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

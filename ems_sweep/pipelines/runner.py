@@ -13,26 +13,19 @@ from ems_sweep.config import ConfigError, EmsConfig, PipelineName, typed
 from ems_sweep.data.builtin import GeneratorError
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.readers import FileFormatError
-from ems_sweep.names import ERROR_FILE
-from ems_sweep.pipelines.result import JobResult, write_summary
+from ems_sweep.names import (
+    ERROR_FILE,
+    METRIC_OPTIMIZATION_SUCCESS,
+    TAG_ERROR_TYPE,
+    TAG_SOLVER_STATUS,
+)
+from ems_sweep.pipelines.result import JobResult, user_params, write_summary
 
 log = logging.getLogger(__name__)
 
 # Bad input (config, data files): their messages name the value; the traceback adds nothing for
 # a user, so it goes to error.txt and to the log at DEBUG (`--verbose`) only.
 EXPECTED_ERRORS = (ConfigError, DataError, GeneratorError, FileFormatError, FileNotFoundError)
-
-
-def user_params(cfg: DictConfig | EmsConfig) -> dict[str, object]:
-    """The params users' existing analysis queries look for, besides the flattened config."""
-    return {
-        "building_id": cfg.building.name,
-        "optimization_mode": cfg.mode.name.value,
-        "battery_enabled": bool(cfg.battery.enabled),
-        "ev_enabled": bool(cfg.ev.enabled),
-        "n_days": int(cfg.n_days),
-        "pipeline": cfg.pipeline.name.value,
-    }
 
 
 def failed_result(cfg: DictConfig | EmsConfig, job_dir: Path, exc: BaseException) -> JobResult:
@@ -42,8 +35,8 @@ def failed_result(cfg: DictConfig | EmsConfig, job_dir: Path, exc: BaseException
         status="failed",
         job_dir=job_dir,
         params=user_params(cfg),
-        metrics={"optimization_success": 0.0},
-        tags={"error_type": type(exc).__name__},
+        metrics={METRIC_OPTIMIZATION_SUCCESS: 0.0},
+        tags={TAG_ERROR_TYPE: type(exc).__name__, TAG_SOLVER_STATUS: "error"},
         error=f"{type(exc).__name__}: {exc}",
         files=[job_dir / ERROR_FILE],
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ems_sweep.config import EmsConfig, EndStorage
-from ems_sweep.names import REPORT_FILE
+from ems_sweep.names import METRIC_AVG_SAVINGS_PCT, REPORT_FILE
 
 MAIN_FIGURES = [
     ("savings_pct", "savings over the period", "%"),
@@ -19,7 +19,7 @@ MAIN_FIGURES = [
     ("end_storage_diff_kwh", "end-of-period storage vs baseline", "kWh"),
     ("ev_target_shortfall_kwh", "EV below target at the target hour (optimized)", "kWh"),
     ("baseline_ev_target_shortfall_kwh", "EV below target at the target hour (baseline)", "kWh"),
-    ("avg_savings_pct", "mean of daily savings", "%"),
+    (METRIC_AVG_SAVINGS_PCT, "mean of daily savings", "%"),
     ("savings_pct_of_consumption_cost", "savings / consumption valued at import price", "%"),
     ("baseline_cost", "baseline cost", "EUR"),
     ("total_cost", "optimized cost", "EUR"),

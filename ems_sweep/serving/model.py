@@ -32,6 +32,7 @@ from mlflow.types.schema import ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.config import EmsConfig, Source
+from ems_sweep.names import METRIC_OPTIMIZATION_SUCCESS
 from ems_sweep.serving.rows import INPUT_COLUMNS, RowError, RowSpec, base_config, row_configs
 
 CONFIG_ARTIFACT = "config"
@@ -116,7 +117,7 @@ def optimize_row(spec: RowSpec, cfg: EmsConfig) -> dict[str, Any]:
             log.exception("Row %s failed", spec)
             status, error, metrics = "failed", f"{type(exc).__name__}: {exc}", {}
     row["status"] = status
-    row["feasible"] = status == "ok" and metrics.get("optimization_success", 0.0) == 1.0
+    row["feasible"] = status == "ok" and metrics.get(METRIC_OPTIMIZATION_SUCCESS, 0.0) == 1.0
     for figure, column in FIGURES.items():
         row[column] = float(metrics.get(figure, math.nan))
     for column in ("constraint_violations", "days_ok"):  # -1: the job gave no count

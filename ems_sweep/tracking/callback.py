@@ -2,7 +2,9 @@
 
 Main process (on_multirun_start/end): creates the store, the experiment(s) and the parent run
 before any worker starts, writes the parent id into the sweep dir, and ends the parent with the
-sweep table. Workers (on_job_start/end): log their job from its files as a child run. If the
+sweep table (tracking/sweep.end_parent, as `sync` does). The sweep report and the parent's
+description are analysis work (analysis/sweep_callbacks.py), logged before this callback ends.
+Workers (on_job_start/end): log their job from its files as a child run. If the
 sweep dies (a job raised, Ctrl-C, SIGTERM), an exit handler ends the parent FAILED/KILLED.
 """
 
@@ -13,7 +15,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -24,27 +25,22 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from ems_sweep.analysis.sweep_table import parent_description
 from ems_sweep.names import (
     ERROR_FILE,
-    SWEEP_TABLE_FILE,
     TAG_COMMAND,
-    TAG_N_JOBS,
     TAG_OVERRIDES,
     TAG_SWEEP_DIR,
     TAG_SWEPT_KEYS,
 )
 from ems_sweep.tracking.record import build_record, find_sweep_dir, write_marker
 from ems_sweep.tracking.sweep import (
-    best_and_worst,
+    end_parent,
     read_sweep_file,
     record_sweep_end,
     sweep_overrides,
-    sweep_table,
     swept_keys,
     swept_values,
     write_sweep_file,
-    write_table,
 )
 
 log = logging.getLogger(__name__)
@@ -99,45 +95,22 @@ class MlflowTrackingCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not _enabled(config):
             return
-        from ems_sweep.tracking.logger import git_commit, start_parent
+        from ems_sweep.tracking.logger import git_commit
         from ems_sweep.tracking.remote import launching_sweep_dir
-        from ems_sweep.tracking.store import configure_http, experiment_name, probe, resolve_store
 
-        tracking = _tracking(config)
-        cwd = Path(config.hydra.runtime.cwd)
         sweep_dir = Path(launching_sweep_dir(config))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        overrides = list(config.hydra.overrides.task)
         sweep = sweep_overrides(config)  # hydra.sweeper.params (named studies) + command line
-        keys = swept_keys(sweep)
-        name = OmegaConf.select(config, "pipeline.name")
-        pipelines = swept_values(sweep, "pipeline") or [getattr(name, "value", str(name))]
-        experiments = sorted({experiment_name(tracking, p) for p in pipelines})
-        commit = git_commit()
         data: dict[str, Any] = {
-            "swept_keys": keys,
-            "git_commit": commit,
+            "swept_keys": swept_keys(sweep),
+            "git_commit": git_commit(),
             "parents": {},
             "error": None,
         }
         self._sweep_dir = sweep_dir
         started = time.perf_counter()
         try:
-            configure_http(tracking)
-            store = resolve_store(tracking, cwd)
-            data.update(uri=store.uri, artifact_root=store.artifact_root)
-            probe(store)  # fail fast; the jobs then write pending markers without retrying
-            tags = {
-                TAG_SWEEP_DIR: str(sweep_dir),
-                TAG_OVERRIDES: " ".join(overrides),
-                TAG_COMMAND: _command_line()[:5000],
-                TAG_SWEPT_KEYS: ",".join(keys),
-            }
-            if commit:
-                tags["git_commit"] = commit
-            for exp in experiments:
-                name = f"sweep-{sweep_dir.name}"
-                data["parents"][exp] = start_parent(store, exp, name, tags, {})
+            self._start_parents(config, sweep_dir, sweep, data)
         except Exception as exc:
             data["error"] = f"{type(exc).__name__}: {exc}"
             log.error(
@@ -150,14 +123,44 @@ class MlflowTrackingCallback(Callback):
         self._sweep = data
         log.info("MLflow sweep setup took %.2fs", time.perf_counter() - started)
         if data["parents"]:
-            atexit.register(self._end_sweep_on_exit)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                if signal.getsignal(sig) == signal.SIG_IGN:
-                    continue  # e.g. a background job of a non-interactive shell: keep ignoring
-                try:
-                    self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
-                except ValueError:  # not the main thread
-                    pass
+            self._install_exit_handlers()
+
+    @staticmethod
+    def _start_parents(
+        config: DictConfig, sweep_dir: Path, sweep: list[str], data: dict[str, Any]
+    ) -> None:
+        """One parent run per experiment the sweep logs to; store and ids go into data."""
+        from ems_sweep.tracking.logger import start_parent
+        from ems_sweep.tracking.store import configure_http, experiment_name, probe, resolve_store
+
+        tracking = _tracking(config)
+        name = OmegaConf.select(config, "pipeline.name")
+        pipelines = swept_values(sweep, "pipeline") or [getattr(name, "value", str(name))]
+        configure_http(tracking)
+        store = resolve_store(tracking, Path(config.hydra.runtime.cwd))
+        data.update(uri=store.uri, artifact_root=store.artifact_root)
+        probe(store)  # fail fast; the jobs then write pending markers without retrying
+        tags = {
+            TAG_SWEEP_DIR: str(sweep_dir),
+            TAG_OVERRIDES: " ".join(config.hydra.overrides.task),
+            TAG_COMMAND: _command_line()[:5000],
+            TAG_SWEPT_KEYS: ",".join(data["swept_keys"]),
+        }
+        if data["git_commit"]:
+            tags["git_commit"] = data["git_commit"]
+        for exp in sorted({experiment_name(tracking, p) for p in pipelines}):
+            data["parents"][exp] = start_parent(store, exp, f"sweep-{sweep_dir.name}", tags, {})
+
+    def _install_exit_handlers(self) -> None:
+        """End the parent FAILED/KILLED when the sweep dies before on_multirun_end."""
+        atexit.register(self._end_sweep_on_exit)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # e.g. a background job of a non-interactive shell: keep ignoring
+            try:
+                self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self._sweep is None:
@@ -189,31 +192,20 @@ class MlflowTrackingCallback(Callback):
             record_sweep_end(sweep_dir, status)
         if not sweep or not sweep.get("parents") or sweep_dir is None:
             return
-        from ems_sweep.analysis.sweep_html import log_report
-        from ems_sweep.tracking.logger import finish_parent
         from ems_sweep.tracking.store import Store
 
         store = Store(sweep["uri"], sweep.get("artifact_root"))
-        rows = sweep_table(sweep_dir, sweep["swept_keys"])
-        tags = best_and_worst(rows)
-        failed = sum(1 for r in rows if r["status"] != "ok")
-        metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
-        tags[TAG_N_JOBS] = str(len(rows))
-        tags.update(parent_description(rows, sweep["swept_keys"]))
-        with tempfile.TemporaryDirectory() as tmp:
-            table = write_table(rows, Path(tmp) / SWEEP_TABLE_FILE)
-            for exp, run_id in sweep["parents"].items():
-                try:
-                    log_report(store, run_id, sweep_dir)
-                    finish_parent(store, run_id, status, table, tags, metrics)
-                except Exception as exc:
-                    log.error(
-                        "Could not end MLflow parent run %s (%s): %s; end it with: %s",
-                        run_id,
-                        exp,
-                        exc,
-                        SYNC_HINT.format(sweep_dir),
-                    )
+        for exp, run_id in sweep["parents"].items():
+            try:
+                end_parent(store, run_id, sweep_dir, sweep["swept_keys"], status)
+            except Exception as exc:
+                log.error(
+                    "Could not end MLflow parent run %s (%s): %s; end it with: %s",
+                    run_id,
+                    exp,
+                    exc,
+                    SYNC_HINT.format(sweep_dir),
+                )
 
     # ---- worker process (or the main one for a single run) -------------------------------
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -222,10 +214,9 @@ class MlflowTrackingCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if not _enabled(config):
             return
-        from ems_sweep.cli import outcome
-
-        if not _is_multirun(config) and outcome.rejected():
-            return  # a config error stopped the run before any work: nothing to log
+        single = not _is_multirun(config)
+        if single and job_return.status == JobStatus.COMPLETED and job_return._return_value is None:
+            return  # the run returned no result (a config error before any work): nothing to log
         entered = time.perf_counter()
         end_ms = int(time.time() * 1000)
         job_dir = Path(config.hydra.runtime.output_dir)
@@ -266,58 +257,53 @@ class MlflowTrackingCallback(Callback):
         raised: BaseException | None,
         times: dict[str, int],
     ) -> tuple[str, str]:
-        tracking = _tracking(config)
-        cwd = Path(config.hydra.runtime.cwd)
-        parent_id = None
-        sweep: dict[str, Any] = {}
-        keys: list[str] = []
-        extra: dict[str, str] = {}
-        if _is_multirun(config):
-            sweep_dir = find_sweep_dir(job_dir)
-            sweep = read_sweep_file(sweep_dir) if sweep_dir else {}
-            if sweep.get("error"):
-                raise RuntimeError(f"store unreachable at sweep start ({sweep['error']})")
-            keys = sweep.get("swept_keys", [])
-            if sweep.get("git_commit"):
-                extra["git_commit"] = sweep["git_commit"]
+        """Log the job dir as a run of its store (a sweep's: its parent's); (run id, name)."""
+        from ems_sweep.tracking.logger import git_commit, log_job
+        from ems_sweep.tracking.store import configure_http, experiment_name
+
+        sweep = _job_sweep(job_dir) if _is_multirun(config) else None
+        keys = sweep.get("swept_keys", []) if sweep else []
         record = build_record(job_dir, keys, raised if isinstance(raised, BaseException) else None)
         record.start_time_ms = times["start_time_ms"]
         record.end_time_ms = times["end_time_ms"]
-        from ems_sweep.tracking.logger import git_commit, log_job
-        from ems_sweep.tracking.store import (
-            Store,
-            configure_http,
-            experiment_name,
-            probe,
-            resolve_store,
-        )
-
-        configure_http(tracking)
-        experiment = experiment_name(tracking, record.pipeline)
-        if _is_multirun(config):
-            parent_id = sweep.get("parents", {}).get(experiment)
-        elif (commit := git_commit()) is not None:
-            extra["git_commit"] = commit
-        store = resolve_store(tracking, cwd)
-        if _is_multirun(config) and sweep.get("uri"):
-            store = Store(sweep["uri"], sweep.get("artifact_root"))  # the parent's store
-        if _is_multirun(config) and not sweep:
-            # No sweep file: this host does not see the sweep dir (a Ray node without a shared
-            # file system); the parent is found in the store by its sweep-dir tag.
-            from ems_sweep.tracking.remote import find_parent_run, launching_sweep_dir
-
-            parent_id = find_parent_run(store, experiment, launching_sweep_dir(config))
-        if not sweep:
-            probe(store)  # a single run (or no sweep file): one short request, not a minute
-        if _is_multirun(config) and parent_id is None:
-            log.warning("No parent run for experiment %s in the sweep file or store", experiment)
-        run_id = log_job(
-            record,
-            store,
-            experiment,
-            parent_run_id=parent_id,
-            extra_tags=extra,
-            log_artifacts=bool(tracking.get("log_artifacts", True)),
-            log_model=bool(tracking.get("log_model", False)),
-        )
+        configure_http(_tracking(config))
+        experiment = experiment_name(_tracking(config), record.pipeline)
+        commit = sweep.get("git_commit") if sweep is not None else git_commit()
+        extra = {"git_commit": commit} if commit else {}
+        store, parent_id = _store_and_parent(config, sweep, experiment)
+        run_id = log_job(record, store, experiment, parent_run_id=parent_id, extra_tags=extra)
         return run_id, record.run_name
+
+
+def _job_sweep(job_dir: Path) -> dict[str, Any]:
+    """The sweep file a sweep's job logs by ({} when this host does not see the sweep dir)."""
+    sweep_dir = find_sweep_dir(job_dir)
+    sweep = read_sweep_file(sweep_dir) if sweep_dir else {}
+    if sweep.get("error"):
+        raise RuntimeError(f"store unreachable at sweep start ({sweep['error']})")
+    return sweep
+
+
+def _store_and_parent(
+    config: DictConfig, sweep: dict[str, Any] | None, experiment: str
+) -> tuple[Any, str | None]:
+    """The store to log to and the parent run id (None for a single run)."""
+    from ems_sweep.tracking.store import Store, probe, resolve_store
+
+    store = resolve_store(_tracking(config), Path(config.hydra.runtime.cwd))
+    if sweep is None or not sweep:
+        probe(store)  # a single run (or no sweep file): one short request, not a minute
+    if sweep is None:
+        return store, None
+    parent_id = sweep.get("parents", {}).get(experiment)
+    if sweep.get("uri"):
+        store = Store(sweep["uri"], sweep.get("artifact_root"))  # the parent's store
+    if not sweep:
+        # No sweep file: this host does not see the sweep dir (a Ray node without a shared
+        # file system); the parent is found in the store by its sweep-dir tag.
+        from ems_sweep.tracking.remote import find_parent_run, launching_sweep_dir
+
+        parent_id = find_parent_run(store, experiment, launching_sweep_dir(config))
+    if parent_id is None:
+        log.warning("No parent run for experiment %s in the sweep file or store", experiment)
+    return store, parent_id

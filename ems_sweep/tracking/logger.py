@@ -69,10 +69,11 @@ def log_job(
     experiment: str,
     parent_run_id: str | None = None,
     extra_tags: dict[str, str] | None = None,
-    log_artifacts: bool = True,
-    log_model: bool = False,
 ) -> str:
-    """Log one job as a terminated run; returns its run id."""
+    """Log one job as a terminated run; returns its run id.
+
+    Files and the model are logged as the job's own tracking.log_artifacts / log_model say.
+    """
     from mlflow.entities import Metric, Param
 
     c = client(store)
@@ -99,9 +100,9 @@ def log_job(
         ]
         params = [Param(k, v) for k, v in record.params.items()]
         retry(lambda: c.log_batch(run_id, metrics=metrics, params=params), "log batch")
-        if log_artifacts:
+        if record.tracking.get("log_artifacts", True):
             _log_files(c, run_id, record)
-        if log_model:
+        if record.tracking.get("log_model", False):
             _log_model(store, run_id, record)
     except BaseException:
         discard_partial_run(c, run_id)

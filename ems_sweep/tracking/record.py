@@ -2,7 +2,9 @@
 
 Everything comes from files (summary.json, daily.csv, learning_curve.csv, .hydra/), never from
 process memory, so the callback and `python -m ems_sweep.tracking sync` log exactly the same run.
-This module does not import MLflow.
+It maps, and decides nothing: the status, the error, every figure and the user params are the
+pipelines' (summary.json, pipelines/result.py); a job dir without summary.json is a job that did
+not finish. This module does not import MLflow.
 """
 
 from __future__ import annotations
@@ -22,14 +24,17 @@ from ems_sweep.names import (
     LEARNING_CURVE_FILE,
     RUN_TYPE_JOB,
     SUMMARY_FILE,
+    TAG_ERROR,
+    TAG_ERROR_TYPE,
     TAG_JOB_DIR,
     TAG_JOB_NUM,
+    TAG_NOTE,
     TAG_OVERRIDES,
     TAG_RUN_TYPE,
     TAG_STATUS,
     TAG_SWEEP_DIR,
 )
-from ems_sweep.pipelines.result import read_summary
+from ems_sweep.pipelines.result import read_summary, write_json
 
 EXPERIMENTS = {"comparison": "Pipeline_A_Comparison", "learning": "Pipeline_B_Learning"}
 
@@ -100,11 +105,8 @@ def _number(value: Any) -> float | None:
 
 
 def load_job_config(job_dir: Path) -> dict[str, Any]:
-    """The job's config from .hydra/config.yaml, resolved where possible."""
-    path = job_dir / ".hydra" / "config.yaml"
-    if not path.exists():
-        return {}
-    cfg = OmegaConf.load(path)
+    """The job's config from .hydra/config.yaml (Hydra writes it before the job starts)."""
+    cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
     try:
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except Exception:  # an interpolation that only resolves inside Hydra
@@ -117,10 +119,7 @@ def load_hydra_info(job_dir: Path) -> dict[str, Any]:
     Read with PyYAML's C loader, not OmegaConf: the end of a 200-job sweep reads every job's
     hydra.yaml, and OmegaConf.load took ~30 ms a file where this takes ~2 ms.
     """
-    path = job_dir / ".hydra" / "hydra.yaml"
-    if not path.exists():
-        return {}
-    hydra = (_load_yaml(path) or {}).get("hydra") or {}
+    hydra = (_load_yaml(job_dir / ".hydra" / "hydra.yaml") or {}).get("hydra") or {}
     job, runtime = hydra.get("job") or {}, hydra.get("runtime") or {}
     return {
         "num": job.get("num"),
@@ -156,65 +155,38 @@ def write_marker(job_dir: Path, **values: Any) -> None:
     write_json(job_dir / JOB_RUN_FILE, {**read_marker(job_dir), **values})
 
 
-def json_safe(value: Any) -> Any:
-    """NaN and infinities as None (JSON null): bare NaN is not JSON (JSON.parse rejects it)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: dict[str, Any], default: Any = str) -> None:
-    """Atomic replace, so a reader never sees half a record; no .tmp left when a write fails."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    safe_default = lambda value: json_safe(default(value))  # noqa: E731 (numpy scalars too)
-    text = json.dumps(json_safe(data), indent=2, default=safe_default, allow_nan=False)
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _day_ms(value: Any) -> int:
     day = dt.date.fromisoformat(str(value)[:10])
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
 
 
-def read_daily(job_dir: Path) -> tuple[list[StepMetric], dict[str, float]]:
-    """daily.csv -> `daily/<kpi>` step metrics (step = day index, timestamp = the day)."""
+def read_daily(job_dir: Path) -> list[StepMetric]:
+    """daily.csv -> `daily/<kpi>` step metrics (step = day index, timestamp = the day).
+
+    A job that raised before its days ran has no daily.csv: no step metrics.
+    """
     import pandas as pd
 
     path = job_dir / DAILY_FILE
     if not path.exists():
-        return [], {}
+        return []
     frame = pd.read_csv(path)
-    steps: list[StepMetric] = []
-    derived: dict[str, float] = {"total_days_processed": float(len(frame))}
     numeric = [c for c in frame.columns if c != "date" and pd.api.types.is_numeric_dtype(frame[c])]
-    for i, row in enumerate(frame.itertuples(index=False)):
-        row_d = row._asdict()
-        ts = _day_ms(row_d["date"]) if "date" in row_d else 0
+    steps: list[StepMetric] = []
+    for i, row in enumerate(frame.to_dict("records")):
+        ts = _day_ms(row["date"])
         for col in numeric:
-            value = float(row_d[col])
+            value = float(row[col])
             if math.isfinite(value):
                 steps.append(StepMetric(f"daily/{col}", value, i, ts))
-    if "savings_pct" in frame.columns and len(frame):
-        derived["avg_savings_pct"] = float(frame["savings_pct"].mean())
-    return steps, derived
+    return steps
 
 
 def read_learning_curve(job_dir: Path) -> list[StepMetric]:
-    """learning_curve.csv -> `learning/[<device>_]<column>` step metrics.
+    """learning_curve.csv (pipelines/learning.curve_frame: one row per device and training day)
+    -> `learning/<device>_<column>` step metrics; step 0 = the first training day.
 
-    Accepts a long table (a `device` column) or a wide one; the step is the `step` (or `day`,
-    or 1-based `day_index`) column, else the row number within the device; `date` gives the
-    timestamp.
+    Only the learning pipeline writes the file.
     """
     import pandas as pd
 
@@ -222,32 +194,18 @@ def read_learning_curve(job_dir: Path) -> list[StepMetric]:
     if not path.exists():
         return []
     frame = pd.read_csv(path)
-    skip = {"device", "step", "day", "day_index", "date"}
+    skip = {"device", "day_index", "date"}
     numeric = [
         c for c in frame.columns if c not in skip and pd.api.types.is_numeric_dtype(frame[c])
     ]
-    groups = frame.groupby("device", sort=False) if "device" in frame.columns else [(None, frame)]
     steps: list[StepMetric] = []
-    for device, part in groups:
-        for i, row in enumerate(part.to_dict("records")):
-            if "step" in row or "day" in row:
-                step = int(row.get("step", row.get("day", i)))
-            else:  # the pipelines' 1-based day_index (step 0 = first training day)
-                step = int(row["day_index"]) - 1 if "day_index" in row else i
-            ts = _day_ms(row["date"]) if "date" in row and isinstance(row["date"], str) else 0
-            for col in numeric:
-                value = float(row[col])
-                if math.isfinite(value):
-                    name = f"learning/{device}_{col}" if device is not None else f"learning/{col}"
-                    steps.append(StepMetric(name, value, step, ts))
+    for row in frame.to_dict("records"):
+        step, ts = int(row["day_index"]) - 1, _day_ms(row["date"])
+        for col in numeric:
+            value = float(row[col])
+            if math.isfinite(value):
+                steps.append(StepMetric(f"learning/{row['device']}_{col}", value, step, ts))
     return steps
-
-
-def _derive(metrics: dict[str, float]) -> None:
-    """User-vocabulary figures the pipelines may not write themselves."""
-    conv = [v for k, v in metrics.items() if k.endswith("_convergence_rate")]
-    if conv and "avg_convergence" not in metrics:
-        metrics["avg_convergence"] = sum(conv) / len(conv)
 
 
 def run_name(config: dict[str, Any], overrides: list[str], swept_keys: list[str]) -> str:
@@ -277,13 +235,75 @@ def find_sweep_dir(job_dir: Path) -> Path | None:
     return None
 
 
-def file_times_ms(job_dir: Path) -> tuple[int | None, int | None]:
+def file_times_ms(job_dir: Path) -> tuple[int, int]:
     """Start/end of a job from its files, for replays without a marker."""
-    start = job_dir / ".hydra" / "config.yaml"
+    start = int((job_dir / ".hydra" / "config.yaml").stat().st_mtime * 1000)
     end = job_dir / SUMMARY_FILE
-    s = int(start.stat().st_mtime * 1000) if start.exists() else None
-    e = int(end.stat().st_mtime * 1000) if end.exists() else s
-    return s, e
+    return start, int(end.stat().st_mtime * 1000) if end.exists() else start
+
+
+def _params(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, str]:
+    """The flattened config and the pipelines' user params (summary.json), as MLflow strings."""
+    params = {k: param_value(v) for k, v in flatten(config).items()}
+    params.update({k: param_value(v) for k, v in summary.get("params", {}).items()})
+    return params
+
+
+def _metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """summary.json's numbers as they stand (NaN was written as null: no metric)."""
+    return {k: n for k, v in summary.get("metrics", {}).items() if (n := _number(v)) is not None}
+
+
+def _outcome(
+    job_dir: Path, summary: dict[str, Any], raised: BaseException | None
+) -> tuple[bool, str | None]:
+    """(ok, error): the summary's status and error; a task that raised or a job dir without
+    summary.json (the job did not finish) is a failed run."""
+    if raised is not None:
+        return False, f"{type(raised).__name__}: {raised}"
+    if not summary:
+        return False, f"no {SUMMARY_FILE} in {job_dir}: the job did not finish"
+    return summary.get("status") == "ok", summary.get("error")
+
+
+def _tags(
+    job_dir: Path,
+    config: dict[str, Any],
+    info: dict[str, Any],
+    summary: dict[str, Any],
+    swept_keys: list[str],
+) -> dict[str, str]:
+    """summary.json's tags and where the run belongs: job dir, overrides, swept values, sweep.
+
+    Six parameters: the record's parts, each read once by build_record.
+    """
+    overrides = info.get("overrides", [])
+    tags = {str(k): tag_value(v) for k, v in summary.get("tags", {}).items()}
+    tags.update(
+        {
+            TAG_RUN_TYPE: RUN_TYPE_JOB,
+            TAG_JOB_DIR: str(job_dir),
+            TAG_OVERRIDES: tag_value(" ".join(overrides)),
+            "building": str(config.get("building", {}).get("name", "")),
+            "mode": str(config.get("mode", {}).get("name", "")),
+            "pipeline": _pipeline(config),
+        }
+    )
+    tags.update(swept_tags(overrides, swept_keys))
+    if info.get("num") is not None and info.get("mode") == "MULTIRUN":
+        tags[TAG_JOB_NUM] = str(info["num"])
+        sweep_dir = find_sweep_dir(job_dir)
+        if sweep_dir is not None:
+            tags[TAG_SWEEP_DIR] = str(sweep_dir)
+    return tags
+
+
+def _error_tags(error: str) -> dict[str, str]:
+    return {TAG_ERROR: tag_value(error), TAG_NOTE: tag_value(f"**Job failed**: {error}")}
+
+
+def _pipeline(config: dict[str, Any]) -> str:
+    return str(config["pipeline"]["name"])
 
 
 def build_record(
@@ -296,86 +316,27 @@ def build_record(
     config = load_job_config(job_dir)
     info = load_hydra_info(job_dir)
     summary = read_summary(job_dir) or {}
-    overrides = info.get("overrides", [])
-    pipeline = str(config.get("pipeline", {}).get("name", "comparison"))
-    building = str(config.get("building", {}).get("name", ""))
-    mode = str(config.get("mode", {}).get("name", ""))
-
-    params: dict[str, str] = {k: param_value(v) for k, v in flatten(config).items()}
-    user = {
-        "building_id": building,
-        "optimization_mode": mode,
-        "battery_enabled": config.get("battery", {}).get("enabled"),
-        "ev_enabled": config.get("ev", {}).get("enabled"),
-        "n_days": config.get("n_days"),
-        "pipeline": pipeline,
-    }
-    user.update(summary.get("params", {}))
-    params.update({k: param_value(v) for k, v in user.items() if v is not None})
-
-    metrics = {k: n for k, v in summary.get("metrics", {}).items() if (n := _number(v)) is not None}
-    daily_steps, derived = read_daily(job_dir)
-    for key, value in derived.items():
-        metrics.setdefault(key, value)
-    if "savings_pct" in metrics:
-        metrics.setdefault("avg_savings_pct", metrics["savings_pct"])
-    _derive(metrics)
-    steps = daily_steps + read_learning_curve(job_dir)
-
-    error = summary.get("error")
-    ok = summary.get("status") == "ok" and raised is None
-    if raised is not None:
-        error = f"{type(raised).__name__}: {raised}"
-    elif not summary:
-        error = f"no {SUMMARY_FILE} in {job_dir}: the job did not finish"
-    violations = metrics.get("constraint_violations", 0.0)
-    if ok and violations > 0:
-        ok = False
-        error = f"checker found {violations:g} constraint violations"
-    metrics.setdefault("optimization_success", 1.0 if ok else 0.0)
-    if not ok:
-        metrics["optimization_success"] = 0.0
-
-    tags = {str(k): tag_value(v) for k, v in summary.get("tags", {}).items()}
-    tags.update(
-        {
-            TAG_RUN_TYPE: RUN_TYPE_JOB,
-            TAG_JOB_DIR: str(job_dir),
-            TAG_OVERRIDES: tag_value(" ".join(overrides)),
-            "building": building,
-            "mode": mode,
-            "pipeline": pipeline,
-            TAG_STATUS: "ok" if ok else "failed",
-        }
-    )
-    tags.update(swept_tags(overrides, swept_keys or []))
-    if info.get("num") is not None and info.get("mode") == "MULTIRUN":
-        tags[TAG_JOB_NUM] = str(info["num"])
-        sweep_dir = find_sweep_dir(job_dir)
-        if sweep_dir is not None:
-            tags[TAG_SWEEP_DIR] = str(sweep_dir)
-    tags.setdefault("solver_status", "error" if error and not ok else "unknown")
+    ok, error = _outcome(job_dir, summary, raised)
+    tags = _tags(job_dir, config, info, summary, swept_keys or [])
+    tags[TAG_STATUS] = "ok" if ok else "failed"
     if error:
-        tags["error"] = tag_value(error)
-        tags["mlflow.note.content"] = tag_value(f"**Job failed**: {error}")
-        if raised is not None:
-            tags.setdefault("error_type", type(raised).__name__)
-
-    artifacts = sorted(p for p in job_dir.iterdir() if not p.name.startswith(JOB_RUN_FILE))
+        tags.update(_error_tags(error))
+    if raised is not None:  # the summary's own error type, when it has one, stays
+        tags.setdefault(TAG_ERROR_TYPE, type(raised).__name__)
     marker = read_marker(job_dir)
     start, end = file_times_ms(job_dir)
     cwd = info.get("cwd")
     return JobRecord(
         job_dir=job_dir,
-        run_name=run_name(config, overrides, swept_keys or []),
+        run_name=run_name(config, info.get("overrides", []), swept_keys or []),
         status="FINISHED" if ok else "FAILED",
-        params=params,
-        metrics=metrics,
-        step_metrics=steps,
+        params=_params(config, summary),
+        metrics=_metrics(summary),
+        step_metrics=read_daily(job_dir) + read_learning_curve(job_dir),
         tags=tags,
-        artifacts=artifacts,
+        artifacts=sorted(p for p in job_dir.iterdir() if not p.name.startswith(JOB_RUN_FILE)),
         config=config,
-        pipeline=pipeline,
+        pipeline=_pipeline(config),
         tracking=dict(config.get("tracking", {}) or {}),
         cwd=Path(cwd) if cwd else None,
         start_time_ms=marker.get("start_time_ms", start),

@@ -1,26 +1,45 @@
-"""The sweep side: the parent-run file in the sweep dir and the end-of-sweep table.
+"""The sweep side: the parent-run file in the sweep dir, the sweep table, the parent's end.
 
 The parent run id travels to the jobs through `<sweep_dir>/mlflow_sweep.json`, a file, so jobs
 launched in other processes or on other hosts (submitit, Ray, shared file system) find it too.
+The sweep table (one row per job, from the job dirs' summary.json) is the one table of a sweep:
+the parent run's artifact, `<sweep_dir>/sweep_table.csv`, and the rows the analysis side prints
+and reports (analysis/sweep_table.py formats them).
 """
 
 from __future__ import annotations
 
 import csv
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ems_sweep.names import SUMMARY_FILE, SWEEP_RUN_FILE
-from ems_sweep.pipelines.result import read_summary
-from ems_sweep.tracking.record import load_hydra_info, read_json, read_marker, write_json
+from ems_sweep.names import (
+    METRIC_AVG_SAVINGS_PCT,
+    METRIC_CONSTRAINT_VIOLATIONS,
+    METRIC_OPTIMIZATION_TIME,
+    METRIC_SAVINGS_EUR,
+    METRIC_SAVINGS_PCT,
+    METRIC_TOTAL_COST,
+    SUMMARY_FILE,
+    SWEEP_RUN_FILE,
+    SWEEP_TABLE_FILE,
+    TAG_N_JOBS,
+)
+from ems_sweep.pipelines.result import read_summary, write_json
+from ems_sweep.tracking.record import load_hydra_info, read_json, read_marker
 
+if TYPE_CHECKING:
+    from ems_sweep.tracking.store import Store
+
+# The job figures of a sweep table row, as summary.json has them.
 TABLE_METRICS = (
-    "avg_savings_pct",
-    "savings_pct",
-    "savings_eur",
-    "total_cost",
-    "constraint_violations",
-    "optimization_time_seconds",
+    METRIC_AVG_SAVINGS_PCT,
+    METRIC_SAVINGS_PCT,
+    METRIC_SAVINGS_EUR,
+    METRIC_TOTAL_COST,
+    METRIC_CONSTRAINT_VIOLATIONS,
+    METRIC_OPTIMIZATION_TIME,
 )
 
 
@@ -174,17 +193,31 @@ def best_and_worst(rows: list[dict[str, Any]]) -> dict[str, str]:
         r
         for r in rows
         if r["status"] == "ok"
-        and isinstance(r["savings_pct"], int | float)
-        and not isinstance(r["savings_pct"], bool)
+        and isinstance(r[METRIC_SAVINGS_PCT], int | float)
+        and not isinstance(r[METRIC_SAVINGS_PCT], bool)
     ]
     if not scored:
         return {}
-    best = max(scored, key=lambda r: r["savings_pct"])
-    worst = min(scored, key=lambda r: r["savings_pct"])
+    best = max(scored, key=lambda r: r[METRIC_SAVINGS_PCT])
+    worst = min(scored, key=lambda r: r[METRIC_SAVINGS_PCT])
     tags = {}
     for label, row in (("best", best), ("worst", worst)):
         tags[f"ems_sweep.{label}_job"] = str(row["job"])
         tags[f"ems_sweep.{label}_run_id"] = str(row["run_id"])
         tags[f"ems_sweep.{label}_run_name"] = str(row["run_name"])
-        tags[f"ems_sweep.{label}_savings_pct"] = f"{row['savings_pct']:.3f}"
+        tags[f"ems_sweep.{label}_savings_pct"] = f"{row[METRIC_SAVINGS_PCT]:.3f}"
     return tags
+
+
+def end_parent(store: Store, run_id: str, sweep_dir: Path, keys: list[str], status: str) -> None:
+    """End a sweep's parent run with its table: the sweep_table.csv artifact, the job counts,
+    the n_jobs and best/worst tags. The one end of a sweep, for the callback and for `sync`."""
+    from ems_sweep.tracking.logger import finish_parent
+
+    rows = sweep_table(sweep_dir, keys)
+    failed = sum(1 for r in rows if r["status"] != "ok")
+    metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
+    tags = {**best_and_worst(rows), TAG_N_JOBS: str(len(rows))}
+    with tempfile.TemporaryDirectory() as tmp:  # not the sweep dir: its disk may be full
+        table = write_table(rows, Path(tmp) / SWEEP_TABLE_FILE)
+        finish_parent(store, run_id, status, table, tags, metrics)

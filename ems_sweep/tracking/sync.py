@@ -12,7 +12,6 @@ failed at its end) is ended: FINISHED when every job dir has its summary.json, e
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,12 @@ from typing import Any
 from ems_sweep.names import (
     RUN_TYPE_SWEEP,
     SUMMARY_FILE,
-    SWEEP_TABLE_FILE,
     TAG_JOB_DIR,
     TAG_REPLAYED,
     TAG_RUN_TYPE,
     TAG_SWEEP_DIR,
 )
-from ems_sweep.tracking.logger import (
-    find_runs,
-    finish_parent,
-    git_commit,
-    log_job,
-    start_parent,
-)
+from ems_sweep.tracking.logger import find_runs, git_commit, log_job, start_parent
 from ems_sweep.tracking.record import (
     JobRecord,
     build_record,
@@ -50,14 +42,12 @@ from ems_sweep.tracking.store import (
     retry,
 )
 from ems_sweep.tracking.sweep import (
-    best_and_worst,
+    end_parent,
     job_dirs,
     read_sweep_file,
     recorded_swept_keys,
     sweep_status,
-    sweep_table,
     write_sweep_file,
-    write_table,
 )
 
 log = logging.getLogger(__name__)
@@ -131,62 +121,60 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
     to_close: dict[tuple[str, str], tuple[Store, Path]] = {}
     for job_dir in dirs:
         sweep_dir = find_sweep_dir(job_dir)
-        keys = recorded_swept_keys(sweep_dir)
-        record = build_record(job_dir, keys)
-        tracking = dict(record.tracking)
+        record = build_record(job_dir, recorded_swept_keys(sweep_dir))
         if experiment:
-            tracking["experiment"] = experiment
-        configure_http(tracking)
+            record.tracking["experiment"] = experiment
+        configure_http(record.tracking)
         sweep = read_sweep_file(sweep_dir) if sweep_dir else {}
         if uri is None and sweep.get("uri"):  # the parent's store, as the callback logs to
             store = Store(sweep["uri"], sweep.get("artifact_root"))
         else:
-            store = _store_for(job_dir, uri, tracking)
-        exp = experiment_name(tracking, record.pipeline)
-        experiment_id = ensure_experiment(store, exp)
-        existing = find_runs(store, experiment_id, {TAG_JOB_DIR: str(job_dir)})
-        mlflow_client = client(store)
-        _end_deleted_partials(mlflow_client, store, experiment_id, job_dir)
-        log_artifacts = bool(tracking.get("log_artifacts", True))
+            store = _store_for(job_dir, uri, record.tracking)
+        exp = experiment_name(record.tracking, record.pipeline)
         parent_id = None
         if sweep_dir is not None:
             parent_id, created = _parent_for(store, exp, sweep_dir, report)
             if created or _is_running(store, parent_id):
                 to_close[(store.uri, parent_id)] = (store, sweep_dir)
-        if any(is_complete(r, record, mlflow_client, log_artifacts) for r in existing):
-            report.skipped.append(str(job_dir))
-            continue
-        for run in existing:  # incomplete (cut off, left RUNNING, wrongly FAILED): replace it
-            _discard(mlflow_client, run)
-        if existing:
-            report.repaired.append(str(job_dir))
-        extra = {TAG_REPLAYED: "true"}
-        commit = (read_sweep_file(sweep_dir).get("git_commit") if sweep_dir else None) or None
-        if commit:
-            extra["git_commit"] = commit
-        run_id = log_job(
-            record,
-            store,
-            exp,
-            parent_run_id=parent_id,
-            extra_tags=extra,
-            log_artifacts=log_artifacts,
-            log_model=bool(tracking.get("log_model", False)),
-        )
-        write_marker(job_dir, status="logged", run_id=run_id, run_name=record.run_name, error=None)
-        report.logged.append(str(job_dir))
-        log.info("logged %s as run %s", job_dir, run_id)
+        _replay(record, store, exp, parent_id, sweep.get("git_commit"), report)
     for (_, parent_id), (store, sweep_dir) in to_close.items():
-        rows = sweep_table(sweep_dir, recorded_swept_keys(sweep_dir))
-        failed = sum(1 for r in rows if r["status"] != "ok")
-        metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
         if parent_id not in report.parents:
             report.ended.append(parent_id)
-        with tempfile.TemporaryDirectory() as tmp:
-            table = write_table(rows, Path(tmp) / SWEEP_TABLE_FILE)
-            status = sweep_status(sweep_dir)
-            finish_parent(store, parent_id, status, table, best_and_worst(rows), metrics)
+        keys = recorded_swept_keys(sweep_dir)
+        end_parent(store, parent_id, sweep_dir, keys, sweep_status(sweep_dir))
     return report
+
+
+def _replay(
+    record: JobRecord,
+    store: Store,
+    experiment: str,
+    parent_id: str | None,
+    commit: str | None,
+    report: SyncReport,
+) -> None:
+    """Log the job unless its store holds a complete run of it; an incomplete one is replaced.
+
+    Six parameters: the job's record, where it goes, and the report it adds to.
+    """
+    job_dir = record.job_dir
+    experiment_id = ensure_experiment(store, experiment)
+    existing = find_runs(store, experiment_id, {TAG_JOB_DIR: str(job_dir)})
+    mlflow_client = client(store)
+    _end_deleted_partials(mlflow_client, store, experiment_id, job_dir)
+    log_artifacts = bool(record.tracking.get("log_artifacts", True))
+    if any(is_complete(r, record, mlflow_client, log_artifacts) for r in existing):
+        report.skipped.append(str(job_dir))
+        return
+    for run in existing:  # incomplete (cut off, left RUNNING, wrongly FAILED): replace it
+        _discard(mlflow_client, run)
+    if existing:
+        report.repaired.append(str(job_dir))
+    extra = {TAG_REPLAYED: "true", **({"git_commit": commit} if commit else {})}
+    run_id = log_job(record, store, experiment, parent_run_id=parent_id, extra_tags=extra)
+    write_marker(job_dir, status="logged", run_id=run_id, run_name=record.run_name, error=None)
+    report.logged.append(str(job_dir))
+    log.info("logged %s as run %s", job_dir, run_id)
 
 
 def _end_deleted_partials(c: Any, store: Store, experiment_id: str, job_dir: Path) -> None:
