@@ -23,7 +23,7 @@ from ems_sweep.pipelines.kpis import job_metrics, status_of
 from ems_sweep.pipelines.result import JobResult, user_params
 from ems_sweep.report import files
 from ems_sweep.report.job_plots import JobTables, draw
-from ems_sweep.report.report import write_report
+from ems_sweep.report.report import JobOutcome, write_report
 
 REFERENCE = "optimized_no_prefs"
 
@@ -98,9 +98,8 @@ def finish_job(
 
     notes = _notes(cfg, building, runs, extras)
     started = time.perf_counter()
-    report = write_report(
-        job_dir, cfg, status, error, metrics, daily, drawn, notes, extras.sections
-    )
+    outcome = JobOutcome(status, error, metrics, daily, drawn, notes, extras.sections)
+    report = write_report(job_dir, cfg, outcome)
     seconds["time_report_s"] = time.perf_counter() - started
 
     metrics.update(timings.as_metrics())

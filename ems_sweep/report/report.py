@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -93,24 +94,24 @@ def _table(rows: list[list[object]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_report(
-    job_dir: Path,
-    cfg: EmsConfig,
-    status: str,
-    error: str | None,
-    metrics: dict[str, float],
-    daily: pd.DataFrame,
-    plots: Sequence[Path],
-    notes: Sequence[str] = (),
-    extra_sections: Sequence[str] = (),
-) -> Path:
-    """Write report.md in job_dir (plot links relative, so the folder can move).
+@dataclass(frozen=True)
+class JobOutcome:
+    """What report.md tells of a finished job: its verdict, figures, days, plots and notes."""
 
-    Nine parameters: the one caller (pipelines/output.finish_job, owned by the result-contract
-    work of issue 18) passes the job's outcome piece by piece; they become one argument when
-    that caller hands over its JobResult."""
+    status: str
+    error: str | None
+    metrics: dict[str, float]
+    daily: pd.DataFrame
+    plots: Sequence[Path] = ()
+    notes: Sequence[str] = ()
+    sections: Sequence[str] = ()  # the pipeline's own sections (forecasts, attribution)
+
+
+def write_report(job_dir: Path, cfg: EmsConfig, outcome: JobOutcome) -> Path:
+    """Write report.md in job_dir (plot links relative, so the folder can move)."""
     job_dir = Path(job_dir)
-    lines = [*_header(cfg, status, error), "## Job figures", ""]
+    metrics = outcome.metrics
+    lines = [*_header(cfg, outcome.status, outcome.error), "## Job figures", ""]
     lines += [
         _table(
             [[label, metrics[key], unit] for key, label, unit in MAIN_FIGURES if key in metrics],
@@ -118,14 +119,14 @@ def write_report(
         ),
         "",
     ]
-    lines += list(extra_sections)
-    lines += _day_tables(daily)
-    if plots:
+    lines += list(outcome.sections)
+    lines += _day_tables(outcome.daily)
+    if outcome.plots:
         lines += ["## Plots", ""]
-        lines += [f"- [{p.stem}]({p.relative_to(job_dir).as_posix()})" for p in plots]
+        lines += [f"- [{p.stem}]({p.relative_to(job_dir).as_posix()})" for p in outcome.plots]
         lines.append("")
-    if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    if outcome.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in outcome.notes] + [""]
     lines += [
         "Files: `daily.csv` (one row per day, every KPI), `schedules.csv` (every step of every "
         "schedule), `summary.json` (job figures).",
