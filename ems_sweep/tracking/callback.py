@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -50,6 +51,19 @@ from ems_sweep.tracking.sweep import (
 log = logging.getLogger(__name__)
 
 SYNC_HINT = "python -m ems_sweep.tracking sync {}"
+# In the sweep file while the launching process still sets up the store and parent runs.
+SETUP_PENDING = "setup_pending"
+SETUP_WAIT_S = 600.0  # a job waits at most this long for it (the main process watches workers)
+
+
+def _wait_for_sweep_file(sweep_dir: Path) -> dict[str, Any]:
+    """The sweep file once the launching process has set up the parent runs."""
+    deadline = time.monotonic() + SETUP_WAIT_S
+    while (sweep := read_sweep_file(sweep_dir)).get(SETUP_PENDING):
+        if time.monotonic() > deadline:
+            return {**sweep, "error": f"the sweep's store set-up took over {SETUP_WAIT_S:.0f} s"}
+        time.sleep(0.05)
+    return sweep
 
 
 def _tracking(config: DictConfig) -> dict[str, Any]:
@@ -89,19 +103,19 @@ class MlflowTrackingCallback(Callback):
         self._sweep_dir: Path | None = None
         self._killed = False
         self._previous_handlers: dict[int, Any] = {}
+        self._setup: threading.Thread | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to workers: the main process' sweep state and handlers stay behind.
         return {"_job_start_ms": None, "_sweep": None, "_sweep_dir": None, "_killed": False,
-                "_previous_handlers": {}}  # fmt: skip
+                "_previous_handlers": {}, "_setup": None}  # fmt: skip
 
     # ---- main process -------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not _enabled(config):
             return
-        from ems_sweep.tracking.logger import git_commit, start_parent
         from ems_sweep.tracking.remote import launching_sweep_dir
-        from ems_sweep.tracking.store import configure_http, experiment_name, probe, resolve_store
+        from ems_sweep.tracking.store import experiment_name
 
         tracking = _tracking(config)
         cwd = Path(config.hydra.runtime.cwd)
@@ -113,15 +127,45 @@ class MlflowTrackingCallback(Callback):
         name = OmegaConf.select(config, "pipeline.name")
         pipelines = swept_values(sweep, "pipeline") or [getattr(name, "value", str(name))]
         experiments = sorted({experiment_name(tracking, p) for p in pipelines})
-        commit = git_commit()
-        data: dict[str, Any] = {
-            "swept_keys": keys,
-            "git_commit": commit,
-            "parents": {},
-            "error": None,
-        }
+        data: dict[str, Any] = {"swept_keys": keys, "parents": {}, "error": None}
         self._sweep_dir = sweep_dir
+        self._sweep = data
+        # The store and parent runs are set up while the first jobs start (importing MLflow and
+        # opening the store take seconds); the jobs wait for the sweep file only to log.
+        write_sweep_file(sweep_dir, {**data, SETUP_PENDING: True})
+        self._setup = threading.Thread(
+            target=self._set_up_store,
+            args=(tracking, cwd, sweep_dir, overrides, experiments),
+            name="mlflow-sweep-setup",
+            daemon=True,
+        )
+        self._setup.start()
+        atexit.register(self._end_sweep_on_exit)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # e.g. a background job of a non-interactive shell: keep ignoring
+            try:
+                self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
+
+    def _set_up_store(
+        self,
+        tracking: dict[str, Any],
+        cwd: Path,
+        sweep_dir: Path,
+        overrides: list[str],
+        experiments: list[str],
+    ) -> None:
+        """The store, the experiment(s) and the parent run(s), then the sweep file (a thread)."""
+        from ems_sweep.tracking.logger import git_commit, start_parent
+        from ems_sweep.tracking.store import configure_http, probe, resolve_store
+
+        data = self._sweep
+        assert data is not None
         started = time.perf_counter()
+        commit = git_commit()
+        data["git_commit"] = commit
         try:
             configure_http(tracking)
             store = resolve_store(tracking, cwd)
@@ -131,7 +175,7 @@ class MlflowTrackingCallback(Callback):
                 TAG_SWEEP_DIR: str(sweep_dir),
                 TAG_OVERRIDES: " ".join(overrides),
                 TAG_COMMAND: _command_line()[:5000],
-                TAG_SWEPT_KEYS: ",".join(keys),
+                TAG_SWEPT_KEYS: ",".join(data["swept_keys"]),
             }
             if commit:
                 tags["git_commit"] = commit
@@ -146,22 +190,21 @@ class MlflowTrackingCallback(Callback):
                 data["error"],
                 SYNC_HINT.format(sweep_dir),
             )
-        write_sweep_file(sweep_dir, data)
-        self._sweep = data
+        try:
+            write_sweep_file(sweep_dir, data)
+        except OSError as exc:  # a full disk: the jobs then log without a parent
+            log.error("Could not write the sweep file in %s: %s", sweep_dir, exc)
         log.info("MLflow sweep setup took %.2fs", time.perf_counter() - started)
-        if data["parents"]:
-            atexit.register(self._end_sweep_on_exit)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                if signal.getsignal(sig) == signal.SIG_IGN:
-                    continue  # e.g. a background job of a non-interactive shell: keep ignoring
-                try:
-                    self._previous_handlers[sig] = signal.signal(sig, self._on_signal)
-                except ValueError:  # not the main thread
-                    pass
+
+    def _wait_for_setup(self) -> None:
+        setup = getattr(self, "_setup", None)
+        if setup is not None and setup is not threading.current_thread():
+            setup.join()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self._sweep is None:
             return
+        self._wait_for_setup()
         self._finish_sweep("FINISHED")
         atexit.unregister(self._end_sweep_on_exit)
         for sig, handler in self._previous_handlers.items():
@@ -180,6 +223,7 @@ class MlflowTrackingCallback(Callback):
 
     def _end_sweep_on_exit(self) -> None:
         """The multirun ended without on_multirun_end: a job raised, or the sweep was killed."""
+        self._wait_for_setup()
         self._finish_sweep("KILLED" if self._killed else "FAILED")
 
     def _finish_sweep(self, status: str) -> None:
@@ -274,7 +318,7 @@ class MlflowTrackingCallback(Callback):
         extra: dict[str, str] = {}
         if _is_multirun(config):
             sweep_dir = find_sweep_dir(job_dir)
-            sweep = read_sweep_file(sweep_dir) if sweep_dir else {}
+            sweep = _wait_for_sweep_file(sweep_dir) if sweep_dir else {}
             if sweep.get("error"):
                 raise RuntimeError(f"store unreachable at sweep start ({sweep['error']})")
             keys = sweep.get("swept_keys", [])

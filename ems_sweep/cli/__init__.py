@@ -1,0 +1,1 @@
+"""The command line's Hydra plugins and callbacks (sweeper, launcher, progress, outcome)."""
