@@ -32,8 +32,9 @@ sizes and only prints; `--from-json /tmp/sweep_bench_last.json` re-renders the l
 - Sweeps: 7 built-in buildings x `centralized`, `centralized_phases` x 7 days at 15 min and
   at 60 min, each with `hydra/launcher=basic` and with joblib `hydra.launcher.n_jobs=2`,
   back to back (speedup = basic wall / joblib wall). Scale run: 7 buildings x 3 modes x 3
-  batteries x 3 EV options, 1 day each (189 jobs, joblib), then `python -m ems_sweep.compare`
-  on it and `POST /api/2.0/mlflow/runs/search` (max_results=1000) against an `mlflow server`
+  batteries x 3 EV options, 1 day each (189 jobs, joblib), then
+  `python -m ems_sweep.analysis.compare` on it and `POST /api/2.0/mlflow/runs/search`
+  (max_results=1000) against an `mlflow server`
   started on a free 127.0.0.1 port. Runs are counted in the store: child runs must equal
   jobs, all FINISHED.
 - How it splits the time: a probe callback, `benchmarks/bench_callback.py`, is added from
@@ -298,7 +299,10 @@ def scale_section(sc: Scale) -> list[str]:
         ["wall s / jobs per min", f"{f1(r.timing.wall_s)} / {f1(r.jobs_per_min)}"],
         ["jobs failed or lost", str(r.failed)],
         ["child runs in the store", str(r.store.children) if r.store else "?"],
-        ["`python -m ems_sweep.compare` s (exit code)", f"{f2(sc.compare_s)} ({sc.compare_code})"],
+        [
+            "`python -m ems_sweep.analysis.compare` s (exit code)",
+            f"{f2(sc.compare_s)} ({sc.compare_code})",
+        ],
         ["`mlflow server` start until /health answers, s", f2(sc.rest_ready_s)],
         [
             "REST `runs/search` (max_results=1000): first / median of 3 more, s",

@@ -60,10 +60,10 @@ def count_runs(uri: str) -> StoreCount:
 
 
 def time_compare(cwd: Path, uri: str, env: dict[str, str]) -> tuple[float, int, str]:
-    """Wall seconds of `python -m ems_sweep.compare` on the latest sweep; return code; output."""
+    """Wall seconds of `ems_sweep.analysis.compare` on the latest sweep; return code; output."""
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "ems_sweep.compare", "--tracking-uri", uri],
+        [sys.executable, "-m", "ems_sweep.analysis.compare", "--tracking-uri", uri],
         cwd=cwd,
         env=env,
         capture_output=True,

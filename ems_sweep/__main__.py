@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ems_sweep import outcome
+from ems_sweep.cli import outcome
 from ems_sweep.config import ConfigError, check_key, register_configs, validate
 
 if TYPE_CHECKING:  # pandas comes with the result module: import it only when a job runs

@@ -15,7 +15,7 @@ from ems_sweep.data.model import DayData
 from ems_sweep.data.slicing import cycle_id
 from ems_sweep.optimize import MODES, CyclePlacement
 from ems_sweep.optimize import schedule as S
-from ems_sweep.pipelines.days import Timings, run_days
+from ems_sweep.pipelines.days import RunOptions, Timings, run_days
 
 COSSMIC = {
     "cossmic_res1": "DE_KN_residential1_60min.csv.gz",
@@ -58,7 +58,7 @@ def assert_appliance_rules(cfg, pipeline_learning: bool = False) -> int:
         p = np.full(24, 0.02)
         p[17:23] = 0.2
         prefs = {d: p / p.sum() for d in building.shiftable_devices}
-    runs = run_days(building, dates, cfg, Timings(), prefs)
+    runs = run_days(building, dates, cfg, Timings(), RunOptions(preferences=prefs))
     placed = 0
     for run in runs:
         assert run.status == "ok", run.reason

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from ems_sweep.config import ConfigError
 from ems_sweep.data import load_building
 from ems_sweep.pipelines.attribution import metric_name, period_saving, players, shapley
-from ems_sweep.pipelines.days import Timings, run_days
+from ems_sweep.pipelines.days import RunOptions, Timings, run_days
 
 SHARE_KEYS = [metric_name(p) for p in ("appliances", "battery", "ev")]
 
@@ -59,8 +59,12 @@ def test_split_sums_to_the_savings_and_is_reported(tmp_path):
     assert metrics["savings_eur"] > 0.01  # res4 in June with battery and EV does save
     summary = json.loads((tmp_path / "summary.json").read_text())
     figures = summary.get("metrics", summary)
-    for key in SHARE_KEYS:
-        assert key in figures and key.replace("_eur", "_pct") in figures
+    # summary.json holds the split; each _pct is that share of the period's savings
+    assert {k: figures[k] for k in SHARE_KEYS} == pytest.approx({k: metrics[k] for k in SHARE_KEYS})
+    pcts = [figures[k.replace("_eur", "_pct")] for k in SHARE_KEYS]
+    assert sum(pcts) == pytest.approx(100.0)
+    for key, pct in zip(SHARE_KEYS, pcts, strict=True):
+        assert pct == pytest.approx(100.0 * figures[key] / figures["savings_eur"])
     report = (tmp_path / "report.md").read_text()
     assert "## Where the saving comes from" in report
     assert "| appliance shifting, battery, EV |" in report
@@ -91,7 +95,7 @@ def test_every_flexibility_off_is_the_baseline(mode):
     dates = building.days()
     names = players(building, dates, cfg)
     assert names == ["appliances", "battery", "ev"]
-    runs = run_days(building, dates, cfg, Timings(), fixed=tuple(names))
+    runs = run_days(building, dates, cfg, Timings(), RunOptions(fixed=tuple(names)))
     saving, failed = period_saving(runs)
     assert failed == 0
     assert saving == pytest.approx(0.0, abs=1e-4)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from ems_sweep.cli.outcome import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_JOBS_FAILED
 from ems_sweep.config import MAX_N_DAYS, ConfigError, check_key
-from ems_sweep.outcome import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_JOBS_FAILED
 
 
 def plain_cli(args: list[str], cwd: Path):
@@ -86,7 +86,7 @@ def test_item11_messages_name_the_key_the_user_set(tmp_path, overrides, named):
 
 
 def test_item8_a_lost_job_without_files_still_fails_the_exit_code(tmp_path):
-    from ems_sweep.outcome import sweep_outcome
+    from ems_sweep.cli.outcome import sweep_outcome
 
     result = sweep_outcome(tmp_path, ["#3 building=res4"])
     assert result.code == EXIT_JOBS_FAILED and result.message.startswith("1 of 1 jobs failed")

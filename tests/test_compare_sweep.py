@@ -27,7 +27,7 @@ def sweep(tmp_path_factory) -> dict:
 
 def _compare(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "ems-sweep-compare"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "ems_sweep.compare"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "ems_sweep.analysis.compare"]
     return subprocess.run([*cmd, *args], cwd=root, capture_output=True, text=True, timeout=300)
 
 
@@ -64,7 +64,7 @@ def test_compare_real_sweep(sweep):
     assert f"Sweep {parent.info.run_name} ({parent.info.run_id})" in out
     assert "centralized  centralized_phases" in out  # pivot columns: the swept modes
 
-    sweep_dir = Path(parent.data.tags["ems_sweep.sweep_dir"])
+    sweep_dir = Path(parent.data.tags["ems_sweep.cli.sweep_dir"])
     csv = pd.read_csv(sweep_dir / "compare" / "runs.csv")
     assert len(csv) == 4
     assert set(csv["run_id"]) == {j.info.run_id for j in jobs}
@@ -96,7 +96,7 @@ def test_compare_real_sweep(sweep):
 
 
 def test_compare_real_sweep_bad_inputs(sweep, capsys):
-    from ems_sweep.compare import main
+    from ems_sweep.analysis.compare import main
 
     uri = ["--tracking-uri", sweep["uri"], "--no-files"]
     assert main([*uri, "--metric", "nope"]) == 2

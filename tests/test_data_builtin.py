@@ -12,6 +12,7 @@ from ems_sweep.config import register_configs
 from ems_sweep.data import builtin, load_building
 from ems_sweep.data.model import FIXED_LOAD, OBSERVED_EV, PRICE, PV, device_column
 from ems_sweep.data.resample import resample
+from ems_sweep.data.slicing import slice_day
 
 register_configs()
 
@@ -34,7 +35,7 @@ def test_a_day_does_not_depend_on_the_requested_range():
     short = load_building(make_cfg("building=res4", "n_days=1", "start_date=2016-06-02"))
     long = load_building(make_cfg("building=res4", "n_days=3", "start_date=2016-06-01"))
     d = dt.date(2016, 6, 2)
-    a, b = short.day(d), long.day(d)
+    a, b = slice_day(short, d), slice_day(long, d)
     np.testing.assert_allclose(a.fixed_load_kwh, b.fixed_load_kwh)
     np.testing.assert_allclose(a.pv_kwh, b.pv_kwh)
     assert [c.cycle_id for c in a.cycles] == [c.cycle_id for c in b.cycles]
@@ -115,8 +116,8 @@ def test_pv_follows_the_seasons():
 def test_day_slicing_covers_dst_days():
     spring = load_building(make_cfg("building=res1", "start_date=2016-03-27", "resolution_min=15"))
     autumn = load_building(make_cfg("building=res1", "start_date=2016-10-30"))
-    assert spring.day(dt.date(2016, 3, 27)).n_steps == 92
-    assert autumn.day(dt.date(2016, 10, 30)).n_steps == 25
+    assert slice_day(spring, dt.date(2016, 3, 27)).n_steps == 92
+    assert slice_day(autumn, dt.date(2016, 10, 30)).n_steps == 25
 
 
 def test_ev_trips_only_when_ev_enabled():
@@ -128,7 +129,7 @@ def test_ev_trips_only_when_ev_enabled():
     np.testing.assert_allclose(off.frame[FIXED_LOAD], on.frame[FIXED_LOAD] + on.frame[OBSERVED_EV])
     for trip in on.ev_trips:
         assert trip.departure < trip.arrival and 0 < trip.energy_kwh < 60
-    day = on.day(dt.date(2016, 6, 1))
+    day = slice_day(on, dt.date(2016, 6, 1))
     assert all(t.departure.date() == day.date or t.arrival.date() == day.date for t in day.ev_trips)
 
 

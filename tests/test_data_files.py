@@ -25,6 +25,7 @@ from ems_sweep.data.model import (
     device_column,
 )
 from ems_sweep.data.readers import FileFormatError
+from ems_sweep.data.slicing import slice_day
 
 register_configs()
 
@@ -126,7 +127,7 @@ def test_opsd_short_gaps_filled_long_gaps_skip_the_day(tmp_path):
     assert q2.skipped and "missing" in q2.reason and "max_fill_hours=2" in q2.reason
     assert data.days() == [dt.date(2016, 6, 1)]
     with pytest.raises(DayNotAvailableError, match="skipped"):
-        data.day(dt.date(2016, 6, 2))
+        slice_day(data, dt.date(2016, 6, 2))
     # Asked for the bad day alone: nothing usable is an error that names the reason.
     with pytest.raises(DataError, match="2016-06-02.*missing"):
         load_building(opsd_cfg(path, "start_date=2016-06-02", "n_days=1"))
@@ -298,8 +299,8 @@ def test_dst_days_of_a_real_file(cossmic_dir):
         tidy_cfg(path, "building=cossmic_res4", "start_date=2016-03-27", "resolution_min=15")
     )
     autumn = load_building(tidy_cfg(path, "building=cossmic_res4", "start_date=2016-10-30"))
-    assert spring.day(dt.date(2016, 3, 27)).n_steps == 92
-    assert autumn.day(dt.date(2016, 10, 30)).n_steps == 25
+    assert slice_day(spring, dt.date(2016, 3, 27)).n_steps == 92
+    assert slice_day(autumn, dt.date(2016, 10, 30)).n_steps == 25
 
 
 def test_price_in_eur_per_mwh_is_rejected(tmp_path):

@@ -62,6 +62,6 @@ def test_skipped_and_unknown_days_raise():
     data.quality[1] = DayQuality(dt.date(2016, 6, 2), skipped=True, reason="price missing for 3 h")
     assert data.days() == [dt.date(2016, 6, 1)]
     with pytest.raises(DayNotAvailableError, match="price missing"):
-        data.day(dt.date(2016, 6, 2))
+        slice_day(data, dt.date(2016, 6, 2))
     with pytest.raises(DayNotAvailableError, match="2016-06-01 .. 2016-06-02"):
-        data.day(dt.date(2016, 7, 1))
+        slice_day(data, dt.date(2016, 7, 1))

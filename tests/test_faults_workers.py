@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ems_sweep.outcome import EXIT_JOBS_FAILED
+from ems_sweep.cli.outcome import EXIT_JOBS_FAILED
 
 # A sweep whose res2 job kills its own worker process (the task function is pickled by value
 # from this script's __main__, so the fault runs inside the loky worker).
@@ -32,7 +32,7 @@ def task(cfg):
 app.register_launcher()
 task()
 import sys
-from ems_sweep import outcome
+from ems_sweep.cli import outcome
 print(outcome.current().message, file=sys.stderr)
 sys.exit(outcome.current().code)
 """

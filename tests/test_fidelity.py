@@ -17,6 +17,7 @@ from conftest import compose_config
 
 from ems_sweep.config import register_configs
 from ems_sweep.data import load_building
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize import baseline_day, end_state, initial_state
 from ems_sweep.optimize import schedule as S
 
@@ -45,7 +46,7 @@ def baseline_week(cfg) -> pd.DataFrame:
     data = load_building(cfg)
     state, tables = initial_state(cfg), []
     for date in data.days():
-        sched = baseline_day(data.day(date), cfg, state)
+        sched = baseline_day(slice_day(data, date), cfg, state)
         tables.append(sched.table)
         state = end_state(sched)
     return pd.concat(tables)

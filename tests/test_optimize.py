@@ -284,6 +284,10 @@ def test_negative_prices_never_import_and_export_at_once():
     cfg = battery_cfg(**{"tariff.feed_in_eur_per_kwh": 0.08})
     opt = optimize_day(day, cfg, initial_state(cfg))
     assert check_schedule(opt, day, cfg) == []
+    imp, exp = opt.table[S.IMPORT].to_numpy(), opt.table[S.EXPORT].to_numpy()
+    assert not ((imp > 1e-9) & (exp > 1e-9)).any()  # one meter direction per step
+    # paid to import: the negative-price hours draw from the grid and the PV surplus is not sold
+    assert (imp[12:14] > 1e-6).all() and (exp[12:14] < 1e-9).all()
 
 
 def test_preferences_restrict_and_penalize():
@@ -372,8 +376,67 @@ def test_dst_day_has_23_local_hours():
 def test_import_limit_that_cannot_hold_is_a_clear_infeasibility():
     day = make_day([0.3] * 24, load=2.0)
     cfg = make_cfg(**{"building.grid_import_limit_kw": 1.5})
-    with pytest.raises(InfeasibleDayError, match="grid_import_limit_kw=1.5"):
+    with pytest.raises(InfeasibleDayError, match="grid_import_limit_kw=1.5") as err:
         optimize_day(day, cfg, initial_state(cfg))
+    # the families that cannot hold together: the balance and the import limit, nothing else
+    assert "constraint families in conflict: energy_balance, grid_import_limit (" in str(err.value)
+
+
+def test_infeasible_ev_target_names_the_target_and_the_connection():
+    # the charger could reach the target (4 kW x 7 h from 10 kWh), the grid connection cannot
+    # deliver it (1.5 kW minus the 0.2 kW load): the pre-check passes, the solver proves the day
+    # infeasible, and the error names the families that conflict
+    day = make_day([0.3] * 24, trips=[EVTrip(at(8), at(17), 4.0)])
+    cfg = ev_cfg(**{"building.grid_import_limit_kw": 1.5})
+    with pytest.raises(InfeasibleDayError) as err:
+        optimize_day(day, cfg, StorageState(0.0, 10.0))
+    message = str(err.value)
+    assert "families in conflict: energy_balance, ev_soc, ev_target, grid_import_limit" in message
+    assert "ev.target_soc=1.0" in message and "building.grid_import_limit_kw=1.5" in message
+
+
+def test_period_end_above_the_battery_bounds_names_both_families():
+    day = make_day([0.3] * 24, load=0.5)
+    cfg = battery_cfg(**{"battery.soc_max": 0.9})
+    beyond = PeriodEnd(minimum=StorageState(battery_kwh=9.5, ev_kwh=0.0))  # soc_max x 10 = 9
+    with pytest.raises(InfeasibleDayError) as err:
+        optimize_day(day, cfg, initial_state(cfg), period_end=beyond)
+    message = str(err.value)
+    assert "families in conflict: period_end_storage, battery_energy_bounds (" in message
+    assert "battery.soc_max=0.9" in message
+
+
+def test_every_constraint_is_named_by_one_family():
+    """Each constraint is <family>_<index> of exactly one milp.FAMILIES entry, and a model with
+    every feature holds every family (so the list the diagnosis drops from is complete)."""
+    from ems_sweep.optimize import milp
+    from ems_sweep.optimize.fixing import FixedFlows
+
+    prices = [0.3] * 24
+    prices[3] = -0.05  # negative import price: the exclusivity binaries of battery and V2G
+    day = make_day(prices, pv=0.5, cycles=[dishwasher(10), dishwasher(12)], trips=[
+        EVTrip(at(8), at(17), 10.0)
+    ])  # fmt: skip
+    cfg = battery_cfg(
+        **{
+            "ev.enabled": True,
+            "ev.v2g": True,
+            "ev.discharge_kw": 3.0,
+            "tariff.feed_in_eur_per_kwh": 0.4,
+        }
+    )
+    zeros = np.zeros(24)
+    fixed = FixedFlows(appliances=True, battery=(zeros, zeros), ev_charge=zeros)
+    end = PeriodEnd(minimum=StorageState(1.0, 1.0))
+    problem = milp.DayProblem(
+        day, StorageState(5.0, 30.0), "centralized", tariff_prices(day, cfg), None, end, fixed
+    )
+    names = [c.name for c in milp.build_model(problem, cfg).prob.constraints()]
+    owners = {n: [f for f in milp.FAMILIES if n.startswith(f + "_")] for n in names}
+    assert all(len(o) == 1 for o in owners.values()), {
+        n: o for n, o in owners.items() if len(o) != 1
+    }
+    assert {o[0] for o in owners.values()} == set(milp.FAMILIES)
 
 
 def test_solver_status_reads_the_solution_status():
@@ -448,9 +511,29 @@ def test_appliance_constraints_are_named_per_cycle_and_device_step():
 
     day = make_day([0.3] * 24, cycles=[dishwasher(10), dishwasher(13)])
     cfg = make_cfg()
-    model = milp.build_model(day, cfg, initial_state(cfg), "centralized", prices_of(day, cfg))
+    problem = milp.DayProblem(day, initial_state(cfg), "centralized", prices_of(day, cfg))
+    model = milp.build_model(problem, cfg)
     names = {c.name for c in model.prob.constraints() if c.name}
     assert {"cycle_once_dishwasher_10", "cycle_once_dishwasher_13"} <= names
     # the two windows (10..16 and 13..19, 3 steps each) can share steps 13..18 only
     shared = {n for n in names if n.startswith("device_one_programme_dishwasher_")}
     assert shared == {f"device_one_programme_dishwasher_{t}" for t in range(13, 19)}
+
+
+def test_an_infeasible_day_reports_its_families_in_the_job_files(tmp_path):
+    """The user sees why: the day's row in daily.csv and the report name the families."""
+    from conftest import compose_config
+
+    from ems_sweep.pipelines.comparison import run_comparison
+
+    cfg = compose_config(
+        "tracking=none", "building=res1", "n_days=1", "battery=none", "ev=none",
+        "building.grid_import_limit_kw=0.1", "pipeline.max_plot_days=0",
+    )  # fmt: skip
+    result = run_comparison(cfg, tmp_path)
+    assert result.status == "failed" and result.metrics["days_failed"] == 1
+    row = pd.read_csv(tmp_path / "daily.csv").iloc[0]
+    assert row["status"] == "infeasible"
+    families = "constraint families in conflict: energy_balance, grid_import_limit ("
+    assert families in row["reason"]
+    assert families in (tmp_path / "report.md").read_text()

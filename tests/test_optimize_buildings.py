@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from ems_sweep.config import register_configs
 from ems_sweep.data import load_building
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize import (
     MODES,
     PeriodEnd,
@@ -54,7 +55,7 @@ def run_days(cfg: DictConfig) -> list[tuple[float, float, float]]:
     state = initial_state(cfg)
     out = []
     for date in building.days():
-        day = building.day(date)
+        day = slice_day(building, date)
         base = baseline_day(day, cfg, state)
         opt = optimize_day(day, cfg, state, period_end=PeriodEnd(minimum=end_state(base)))
         violations = check_schedule(opt, day, cfg)

@@ -13,6 +13,8 @@ from ems_sweep.report import plots
 
 
 def daily_frame(violations: tuple[int, int] = (0, 0), status=("ok", "ok")) -> pd.DataFrame:
+    """Two days of daily.csv with every column job_metrics reads from a real job's daily.csv
+    (the baseline consumption, the model's cost, the end-of-period figures on the last day)."""
     return pd.DataFrame(
         {
             "date": ["2016-06-01", "2016-06-02"],
@@ -21,6 +23,10 @@ def daily_frame(violations: tuple[int, int] = (0, 0), status=("ok", "ok")) -> pd
             "constraint_violations": list(violations),
             "baseline_cost_eur": [2.0, 4.0],
             "optimized_cost_eur": [1.5, 3.0],
+            "optimized_model_cost_eur": [1.4, 2.9],
+            "end_storage_diff_kwh": [math.nan, 0.0],
+            "end_storage_value_eur": [math.nan, 0.0],
+            "baseline_consumption_kwh": [10.0, 14.0],
             "savings_eur": [0.5, 1.0],
             "savings_pct": [25.0, 25.0],
             "baseline_consumption_cost_eur": [3.0, 5.0],
@@ -50,6 +56,10 @@ def test_period_savings_pct_is_sum_over_sum_not_mean_of_days() -> None:
     assert m["total_cost"] == pytest.approx(5.1) and m["baseline_cost"] == pytest.approx(6.0)
     assert m["savings_pct_of_consumption_cost"] == pytest.approx(100 * 0.9 / 8.0)
     assert m["cost_per_kwh"] == pytest.approx(5.1 / 22.0)
+    # the baseline per kWh of its own consumption (EV charging can differ between schedules)
+    assert m["baseline_cost_per_kwh"] == pytest.approx(6.0 / 24.0)
+    assert m["model_cost"] == pytest.approx(1.4 + 2.9)
+    assert m["end_storage_value_eur"] == 0.0 and m["savings_eur_operational"] == pytest.approx(0.9)
     assert m["battery_cycles"] == pytest.approx(0.5)  # NaN (no battery use figure) counts 0
     assert m["variables_count"] == 120 and m["optimization_success"] == 1.0
     assert status_of(m, daily) == ("ok", None)

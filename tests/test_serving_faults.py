@@ -19,12 +19,12 @@ from omegaconf import OmegaConf
 
 from ems_sweep.config import register_configs
 from ems_sweep.pipelines.result import JobResult, write_summary
-from ems_sweep.serving_rows import SERVED_MAX_N_DAYS, SERVED_MAX_TOTAL_DAYS
+from ems_sweep.serving.rows import SERVED_MAX_N_DAYS, SERVED_MAX_TOTAL_DAYS
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from ems_sweep.serving import log_optimizer_model
+    from ems_sweep.serving.model import log_optimizer_model
 
     root = tmp_path_factory.mktemp("serving_faults")
     register_configs()

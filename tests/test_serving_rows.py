@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from ems_sweep.config import register_configs
-from ems_sweep.serving_rows import RowError, base_config, parse_rows, row_configs
+from ems_sweep.serving.rows import RowError, base_config, parse_rows, row_configs
 
 
 def _compose(overrides: list[str]):
@@ -78,7 +78,7 @@ def test_bad_rows_name_row_column_and_value(base, bad, needle):
 def test_bad_row_fails_before_any_solver_runs(base, monkeypatch):
     from mlflow.exceptions import MlflowException
 
-    from ems_sweep import serving
+    from ems_sweep.serving import model as serving
 
     calls = []
     monkeypatch.setattr(serving, "optimize_row", lambda *a: calls.append(a))
@@ -122,7 +122,7 @@ def test_a_run_without_config_yaml_is_rebuilt_from_its_params():
     """`serving log --run-id` on a run that only has the flattened config params."""
     from omegaconf import OmegaConf
 
-    from ems_sweep.serving import _config_from_params
+    from ems_sweep.serving.model import _config_from_params
     from ems_sweep.tracking.record import flatten, param_value
 
     cfg = _compose(["building=res4", "mode=centralized_phases", "ev=default", "n_days=2"])
@@ -135,7 +135,7 @@ def test_a_run_without_config_yaml_is_rebuilt_from_its_params():
 
 def test_a_row_that_fails_in_the_pipeline_reports_it_in_its_row(cossmic_dir):
     """Days outside a file's data are only known once it is read: that row fails, not the call."""
-    from ems_sweep.serving import optimize_row
+    from ems_sweep.serving.model import optimize_row
 
     path = cossmic_dir / "DE_KN_residential1_60min.csv.gz"
     logged = base_config(_compose(["building=cossmic_res1", f"building.path={path}"]))

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 from hydra import compose, initialize_config_module
 
+from ems_sweep.cli.outcome import EXIT_JOBS_FAILED
 from ems_sweep.config import register_configs
-from ems_sweep.outcome import EXIT_JOBS_FAILED
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

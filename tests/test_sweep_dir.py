@@ -14,8 +14,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from ems_sweep.cli.sweep_dir import AbsoluteSweepDirCallback
 from ems_sweep.config import register_configs
-from ems_sweep.sweep_dir import AbsoluteSweepDirCallback
 
 
 def _job_dir(tmp_path, monkeypatch, pin: bool) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from ems_sweep.outcome import EXIT_JOBS_FAILED
+from ems_sweep.cli.outcome import EXIT_JOBS_FAILED
 from ems_sweep.tracking.sweep import job_count, swept_keys
 
 mlflow = pytest.importorskip("mlflow")
@@ -71,8 +71,8 @@ def test_named_study_runs_carry_the_swept_values(study):
     assert "savings [%]" in header and "cost [EUR]" in header
     assert "n/a: no figure." in out
     assert f"parent run sweep-sweep ({parent.info.run_id})" in out
-    assert f"python -m ems_sweep.compare --sweep {parent.info.run_id}" in out
-    assert "python -m ems_sweep.ui --tracking-uri " + study["uri"] in out
+    assert f"python -m ems_sweep.analysis.compare --sweep {parent.info.run_id}" in out
+    assert "python -m ems_sweep.analysis.ui --tracking-uri " + study["uri"] in out
     assert "Running HiGHS" not in out + study["res"].stderr
 
 
@@ -87,7 +87,7 @@ def test_experiment_opens_on_runs_and_parent_describes_the_sweep(study):
 
 
 def test_compare_pivots_the_study_by_its_swept_key(study, capsys, monkeypatch):
-    from ems_sweep import compare
+    from ems_sweep.analysis import compare
 
     monkeypatch.chdir(study["root"])
     assert compare.main(["--tracking-uri", study["uri"]]) == 0
@@ -133,7 +133,7 @@ def test_six_jobs_give_six_progress_lines(six_jobs):
 
 
 def test_progress_is_quiet_off_a_terminal_by_default(tmp_path):
-    from ems_sweep.progress import milestone, progress_line
+    from ems_sweep.cli.progress import milestone, progress_line
 
     line = progress_line(3, 6, 1, 15.0)
     assert line == "[sweep] 3/6 jobs done, 1 failed, 0:15 elapsed, ~0:15 left"

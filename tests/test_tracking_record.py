@@ -121,7 +121,7 @@ def test_record_from_job_files(tmp_path: Path) -> None:
     assert ("daily/optimized_cost_eur", 1) not in steps  # NaN day left out
     assert steps[("learning/dishwasher_js_step", 1)].value == 0.1
     assert rec.tags["ems_sweep.job_num"] == "0"
-    assert rec.tags["ems_sweep.sweep_dir"] == str(tmp_path.resolve())
+    assert rec.tags["ems_sweep.cli.sweep_dir"] == str(tmp_path.resolve())
     assert rec.tags["solver_status"] == "optimal" and rec.tags["building"] == "res1"
     names = {p.name for p in rec.artifacts}
     assert {"summary.json", "daily.csv", ".hydra"} <= names and JOB_RUN_FILE not in names
@@ -161,7 +161,7 @@ def test_log_model_hook_skips_with_a_warning_when_serving_is_missing(
     from ems_sweep.tracking.logger import _log_model
     from ems_sweep.tracking.store import Store
 
-    monkeypatch.setitem(sys.modules, "ems_sweep.serving", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "ems_sweep.serving.model", None)  # import raises ImportError
     rec = build_record(make_job_dir(tmp_path))
     with pytest.warns(UserWarning, match="tracking.log_model=true"):
         _log_model(Store("sqlite:///unused.db", None), "run-id", rec)

@@ -1,4 +1,4 @@
-"""`python -m ems_sweep.ui`: a real MLflow server on a free 127.0.0.1 port over a sweep's store."""
+"""`python -m ems_sweep.analysis.ui`: a real MLflow server on a free 127.0.0.1 port over a store."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ems_sweep.ui import main, server_command
+from ems_sweep.analysis.ui import main, server_command
 
 
 def _free_port() -> int:
@@ -81,7 +81,7 @@ def test_ui_serves_the_sweep_store(tmp_path):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ems_sweep.ui", "--tracking-uri", uri, "--port", str(port)],
+        [sys.executable, "-m", "ems_sweep.analysis.ui", "--tracking-uri", uri, "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -200,6 +200,29 @@ def charge_on_arrival(
     return out
 
 
+def _after_earlier_runs(runs: list[Cycle], day_runs: list[Cycle]) -> list[Cycle]:
+    """Today's runs of each device that start after its last earlier run (plus MIN_GAP_MIN) has
+    ended: a run late yesterday may still be going at today's first start."""
+    for dev in {c.device for c in day_runs}:
+        last = [c for c in runs if c.device == dev]
+        if last:
+            busy = last[-1].start + pd.Timedelta(
+                minutes=STEP_MIN * len(last[-1].profile_kwh) + MIN_GAP_MIN
+            )
+            day_runs = [c for c in day_runs if c.device != dev or c.start >= busy]
+    return day_runs
+
+
+def _device_energy(index: pd.DatetimeIndex, runs: list[Cycle]) -> np.ndarray:
+    """One device's energy per step of `index` from its runs (cut at the index's end)."""
+    col = np.zeros(len(index))
+    for c in runs:
+        pos = int(np.searchsorted(index, c.start))
+        n = min(len(c.profile_kwh), len(index) - pos)
+        col[pos : pos + n] += c.profile_kwh[:n]
+    return col
+
+
 def generate(
     bcfg: DictConfig, seed: int, first_day: dt.date, end_day: dt.date
 ) -> GeneratedBuilding:
@@ -222,16 +245,7 @@ def generate(
             clearness = intraday_clearness(seed, d, weather, len(idx))
             pv[sl] = gen.pv_kwp * clear_sky_kw_per_kwp(mid_utc) * clearness * STEP_H
         price[sl] = hourly_prices(seed, d, weather, _summerness(d))[idx.hour]
-        day_runs = _appliance_runs(gen, name, seed, d, tz)
-        if runs and day_runs:  # a run late yesterday may still be going at today's first start
-            for dev in {c.device for c in day_runs}:
-                last = [c for c in runs if c.device == dev]
-                if last:
-                    busy = last[-1].start + pd.Timedelta(
-                        minutes=STEP_MIN * len(last[-1].profile_kwh) + MIN_GAP_MIN
-                    )
-                    day_runs = [c for c in day_runs if c.device != dev or c.start >= busy]
-        runs += day_runs
+        runs += _after_earlier_runs(runs, _appliance_runs(gen, name, seed, d, tz))
 
     frame = pd.DataFrame(index=index)
     shiftable = list(bcfg.shiftable)
@@ -242,12 +256,7 @@ def generate(
             f"allowed: {sorted(gen.appliances)}"
         )
     for dev in sorted(gen.appliances):
-        col = np.zeros(len(index))
-        for c in runs:
-            if c.device == dev:
-                pos = int(np.searchsorted(index, c.start))
-                n = min(len(c.profile_kwh), len(index) - pos)
-                col[pos : pos + n] += c.profile_kwh[:n]
+        col = _device_energy(index, [c for c in runs if c.device == dev])
         consumption += col
         if dev in shiftable:
             frame[device_column(dev)] = col

@@ -29,11 +29,10 @@ from omegaconf import DictConfig
 
 from ems_sweep.config import Source
 from ems_sweep.data import builtin
-from ems_sweep.data.assemble import assemble, day_bounds
+from ems_sweep.data.assemble import CycleRules, Period, SourceSeries, assemble
 from ems_sweep.data.columns import ColumnMap, price_column, resolve_columns
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.evtrips import session_energy, trips_from_charging
-from ems_sweep.data.loader import building_source, synthetic_ev_trips
 from ems_sweep.data.model import (
     OBSERVED_EV,
     OBSERVED_EXPORT,
@@ -41,12 +40,15 @@ from ems_sweep.data.model import (
     PRICE,
     PV,
     BuildingData,
+    DayQuality,
     EVTrip,
     device_column,
 )
 from ems_sweep.data.prices import hourly_prices
 from ems_sweep.data.quality import (
+    Resolution,
     RowFlag,
+    RowStatus,
     check_price_scale,
     day_quality,
     fill_short_gaps,
@@ -58,6 +60,7 @@ from ems_sweep.data.quality import (
 )
 from ems_sweep.data.readers import file_columns, read_opsd, read_tidy
 from ems_sweep.data.resample import resample
+from ems_sweep.data.sources import building_source, synthetic_ev_trips
 from ems_sweep.data.weather import _summerness, day_weather
 
 log = logging.getLogger(__name__)
@@ -214,17 +217,57 @@ def follow_ev_meter(cfg: DictConfig, charger_kw: float | None) -> str | None:
     return note
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """A building's file as read: its rows (UTC), native step, columns and OPSD's own
+    interpolation marks (None for a tidy file)."""
+
+    path: str
+    raw: pd.DataFrame
+    step_min: int
+    cmap: ColumnMap
+    opsd_filled: pd.Series | None
+
+
 def load_file_building(
     cfg: DictConfig, start: dt.date, n_days: int, resolution: int
 ) -> BuildingData:
+    """BuildingData of a file building (source tidy or opsd) for the requested local days."""
     b = cfg.building
-    rules = b.quality
-    path, tz = str(b.path), str(b.timezone)
-    source = building_source(cfg)
+    period = Period(start, n_days, str(b.timezone))
+    src = _read_source(cfg)
+    _check_covers(src, period, str(b.id))
+    native, rows = _native_window(cfg, src, period)
+    quality = day_quality(
+        native, rows, period.days(), Resolution(src.step_min, resolution), int(b.max_fill_hours)
+    )
+    _check_usable(quality, period, str(b.id), src.path)
+    notes = []
+    if len(src.cmap.pv) > 1:
+        notes.append(f"PV summed over {len(src.cmap.pv)} columns: {', '.join(src.cmap.pv)}")
+    note = follow_ev_meter(cfg, metered_charger_kw(src.raw, src.cmap, src.step_min))
+    if note:
+        notes.append(note)
+    status = step_status(native, rows)
+    ext = resample(native, src.step_min, resolution)
+    trips, ev_charging = _ev_inputs(cfg, src.cmap, ext, period, resolution)
+    series = SourceSeries(ext, resolution / 60.0, quality, trips, ev_charging)
+    data = assemble(str(b.id), list(b.shiftable), period, series, CycleRules.of(b))
+    lo, hi = period.bounds()
+    data.columns = src.cmap.describe()
+    data.step_status = status[(status.index >= lo) & (status.index < hi)]
+    data.notes = notes
+    return data
+
+
+def _read_source(cfg: DictConfig) -> SourceFile:
+    """building.path read with the columns the config maps (OPSD: cumulative meters diffed)."""
+    b = cfg.building
+    path = str(b.path)
     cmap = resolve_columns(b, file_columns(path), path)
     log.info("%s: columns %s", b.id, cmap.describe())
     flags = None
-    if source == Source.opsd:
+    if building_source(cfg) == Source.opsd:
         raw, flags = read_opsd(
             path,
             cmap.all_columns(),
@@ -234,99 +277,96 @@ def load_file_building(
     else:
         raw = read_tidy(path, cmap.all_columns(), b.file_timezone)
     step = _native_step_min(raw.index, f"building.path={path!r}")
+    return SourceFile(path, raw, step, cmap, flags)
 
-    lo, hi = day_bounds(start, n_days, tz)
-    last = start + dt.timedelta(days=n_days - 1)
+
+def _check_covers(src: SourceFile, period: Period, building: str) -> None:
+    """An error when no requested day lies in the file, naming the days the file covers."""
+    raw, tz = src.raw, period.timezone
+    lo, hi = period.bounds()
     if len(raw) == 0 or hi <= raw.index[0] or lo > raw.index[-1]:
         first_day = raw.index[0].tz_convert(tz).date() if len(raw) else None
         last_day = raw.index[-1].tz_convert(tz).date() if len(raw) else None
         raise DataError(
-            f"requested days {start} .. {last} (start_date, n_days) are outside {path}, "
-            f"which covers local days {first_day} .. {last_day} for building.id={b.id}"
+            f"requested days {period.start} .. {period.last} (start_date, n_days) are outside "
+            f"{src.path}, which covers local days {first_day} .. {last_day} for "
+            f"building.id={building}"
         )
-    ext_lo, ext_hi = day_bounds(start - dt.timedelta(days=1), n_days + 2, tz)
+
+
+def _native_window(
+    cfg: DictConfig, src: SourceFile, period: Period
+) -> tuple[pd.DataFrame, RowStatus]:
+    """The extended window at the file's step: gaps filled, internal columns, the price, and
+    every quality rule's flags."""
+    b, cmap, step, path = cfg.building, src.cmap, src.step_min, src.path
+    rules = b.quality
+    ext_lo, ext_hi = period.extended_bounds()
     grid = pd.date_range(
         ext_lo.tz_convert("UTC"), ext_hi.tz_convert("UTC"), freq=f"{step}min", inclusive="left"
     )
-    window = raw.reindex(grid)
+    window = src.raw.reindex(grid)
     present = window[cmap.energy_columns()].notna().all(axis=1).to_numpy()
     row_flags = negative_values(window, cmap.consumption_columns(), rules, path)
     max_steps = int(b.max_fill_hours) * 60 // step
     filled_frame, filled = fill_short_gaps(window, max_steps)
-    if flags is not None:
-        filled |= flags.reindex(grid, fill_value=False).to_numpy(dtype=bool)
+    if src.opsd_filled is not None:
+        filled |= src.opsd_filled.reindex(grid, fill_value=False).to_numpy(dtype=bool)
     native, meters = _to_internal(filled_frame, cmap)
     price_where, price_col = f"building.path={path!r}", cmap.price or ""
     if b.get("price_path"):
         native[PRICE], price_filled, price_col = _price_from_file(b, grid, step, max_steps)
         price_where = f"{PRICE_KEY}={str(b.price_path)!r}"
         filled |= price_filled
-    native.index = native.index.tz_convert(tz)
+    native.index = native.index.tz_convert(period.timezone)
     if PRICE not in native.columns and b.synthetic_price:
         log.warning("%s: no price column; using the built-in synthetic day-ahead price", path)
         native[PRICE] = _synthetic_price(native.index, int(cfg.seed))
 
     ext_days = sorted(set(native.index.date))
     check_price_scale(native, ext_days, price_where, price_col, rules)
-    row_flags += _meter_flags(filled_frame, raw, cmap, meters, b, step / 60.0)
+    row_flags += _meter_flags(filled_frame, src.raw, cmap, meters, b, step / 60.0)
     row_flags += submeter_excess_flags(
         native.index, meters.submetered, meters.metered_consumption, ext_days, rules
     )
-    days = [start + dt.timedelta(days=k) for k in range(n_days)]
-    quality = day_quality(
-        native, filled, days, step, resolution, int(b.max_fill_hours), present, row_flags
-    )
+    return native, RowStatus(filled, present, row_flags)
+
+
+def _check_usable(
+    quality: dict[dt.date, DayQuality], period: Period, building: str, path: str
+) -> None:
+    """An error when every requested day is skipped; else log the skipped and flagged days."""
     skipped = [q for q in quality.values() if q.skipped]
-    if len(skipped) == len(days):
+    if len(skipped) == period.n_days:
         reasons = "; ".join(f"{q.date}: {q.reason}" for q in skipped[:5])
         hint = ""
         if any("price" in q.reason for q in skipped):
             hint = " (point building.price_column at a price, or set building.synthetic_price=true)"
         raise DataError(
-            f"no usable day in {start} .. {last} for building.id={b.id} in {path}: {reasons}{hint}"
+            f"no usable day in {period.start} .. {period.last} for building.id={building} in "
+            f"{path}: {reasons}{hint}"
         )
     for q in skipped:
-        log.warning("%s %s skipped: %s", b.id, q.date, q.reason)
+        log.warning("%s %s skipped: %s", building, q.date, q.reason)
     for q in quality.values():
         for flag in q.flags:
-            log.warning("%s %s flagged: %s", b.id, q.date, flag)
-    notes = []
-    if len(cmap.pv) > 1:
-        notes.append(f"PV summed over {len(cmap.pv)} columns: {', '.join(cmap.pv)}")
-    note = follow_ev_meter(cfg, metered_charger_kw(raw, cmap, step))
-    if note:
-        notes.append(note)
-    status = step_status(native, filled, present, row_flags)
-    ext = resample(native, step, resolution)
-    trips: list[EVTrip] = []
-    ev_charging = None
-    if cfg.ev.enabled:
-        if cmap.ev:
-            ev_charging = session_energy(ext[OBSERVED_EV], resolution / 60.0)
-            trips = trips_from_charging(
-                ext[OBSERVED_EV].fillna(0.0),
-                resolution / 60.0,
-                float(cfg.ev.charge_efficiency),
-                float(b.generator.ev_departure_hour_mean),
-            )
-        else:
-            trips = synthetic_ev_trips(cfg, start, n_days, resolution)
-    data = assemble(
-        building=str(b.id),
-        timezone=tz,
-        dt_h=resolution / 60.0,
-        ext=ext,
-        shiftable=list(b.shiftable),
-        threshold_kw=float(b.cycle_threshold_kw),
-        max_pause_hours=float(b.cycle_max_pause_hours),
-        min_cycle_kwh=float(b.cycle_min_kwh),
-        start=start,
-        n_days=n_days,
-        quality=quality,
-        ev_trips=trips,
-        ev_charging_kwh=ev_charging,
+            log.warning("%s %s flagged: %s", building, q.date, flag)
+
+
+def _ev_inputs(
+    cfg: DictConfig, cmap: ColumnMap, ext: pd.DataFrame, period: Period, resolution: int
+) -> tuple[list[EVTrip], np.ndarray | None]:
+    """The job's EV trips and the metered charging its EV model takes over (none without an EV
+    model; synthetic trips for a building whose file has no car)."""
+    if not cfg.ev.enabled:
+        return [], None
+    if not cmap.ev:
+        return synthetic_ev_trips(cfg, period.start, period.n_days, resolution), None
+    dt_h = resolution / 60.0
+    trips = trips_from_charging(
+        ext[OBSERVED_EV].fillna(0.0),
+        dt_h,
+        float(cfg.ev.charge_efficiency),
+        float(cfg.building.generator.ev_departure_hour_mean),
     )
-    data.columns = cmap.describe()
-    data.step_status = status[(status.index >= lo) & (status.index < hi)]
-    data.notes = notes
-    return data
+    return trips, session_energy(ext[OBSERVED_EV], dt_h)

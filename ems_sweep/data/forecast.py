@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.config import ForecastName, LoadLag
 from ems_sweep.data.model import BuildingData, DayData, DayQuality, EVTrip
+from ems_sweep.data.slicing import slice_day
 
 DAY = dt.timedelta(days=1)
 MAX_LOOKBACK_DAYS = 14  # how far back persistence looks for a usable previous day
@@ -56,7 +57,7 @@ class History:
         from ems_sweep.data.slicing import DayNotAvailableError
 
         try:
-            return self.data.day(date)
+            return slice_day(self.data, date)
         except (DayNotAvailableError, ValueError):
             return None
 

@@ -5,26 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import numpy as np
 from omegaconf import DictConfig
 
 from ems_sweep.config import Source
 from ems_sweep.data import builtin
-from ems_sweep.data.assemble import assemble, day_bounds
+from ems_sweep.data.assemble import CycleRules, Period, SourceSeries, assemble
 from ems_sweep.data.errors import DataError
 from ems_sweep.data.evtrips import snap_trip
-from ems_sweep.data.model import OBSERVED_EV, PRICE, BuildingData, EVTrip
-from ems_sweep.data.quality import check_price_scale, day_quality, step_status
+from ems_sweep.data.files import load_file_building
+from ems_sweep.data.model import OBSERVED_EV, PRICE, BuildingData
+from ems_sweep.data.quality import (
+    Resolution,
+    RowStatus,
+    check_price_scale,
+    day_quality,
+    step_status,
+)
 from ems_sweep.data.resample import resample
+from ems_sweep.data.sources import building_source, synthetic_ev_trips
 
 __all__ = ["DataError", "load_building"]
 
 log = logging.getLogger(__name__)
-
-
-def building_source(cfg: DictConfig) -> Source:
-    value = cfg.building.source
-    return value if isinstance(value, Source) else Source(str(value))
 
 
 def load_building(cfg: DictConfig) -> BuildingData:
@@ -40,30 +42,19 @@ def load_building(cfg: DictConfig) -> BuildingData:
     source = building_source(cfg)
     if source == Source.builtin:
         return _load_builtin(cfg, start, n_days, resolution)
-    from ems_sweep.data.files import load_file_building
-
     return load_file_building(cfg, start, n_days, resolution)
-
-
-def synthetic_ev_trips(
-    cfg: DictConfig, start: dt.date, n_days: int, resolution: int
-) -> list[EVTrip]:
-    """Trips drawn by the generator for a building whose data has no car (days -1..n_days)."""
-    b = cfg.building
-    days = [start + dt.timedelta(days=k) for k in range(-1, n_days + 1)]
-    trips = builtin.ev_trips(b.generator, str(b.id), int(cfg.seed), days, str(b.timezone))
-    return [snap_trip(t, resolution) for t in trips]
 
 
 def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int) -> BuildingData:
     b = cfg.building
+    period = Period(start, n_days, str(b.timezone))
     one = dt.timedelta(days=1)
     gen = builtin.generate(b, int(cfg.seed), start - one, start + n_days * one + one)
-    days = [start + k * one for k in range(n_days)]
+    days = period.days()
     native = gen.frame
     check_price_scale(native, days, f"building.id={b.id} (built-in)", PRICE, b.quality)
-    no_fill = np.zeros(len(native), dtype=bool)
-    quality = day_quality(native, no_fill, days, builtin.STEP_MIN, resolution, 0)
+    rows = RowStatus.complete(len(native))
+    quality = day_quality(native, rows, days, Resolution(builtin.STEP_MIN, resolution), 0)
     ext = resample(native, builtin.STEP_MIN, resolution)
     trips = []
     if cfg.ev.enabled:
@@ -71,24 +62,16 @@ def _load_builtin(cfg: DictConfig, start: dt.date, n_days: int, resolution: int)
             trips = [snap_trip(t, resolution) for t in gen.ev_trips]
         else:  # a car the building does not have: plausible synthetic trips
             trips = synthetic_ev_trips(cfg, start, n_days, resolution)
-    data = assemble(
-        building=str(b.id),
-        timezone=str(b.timezone),
-        dt_h=resolution / 60.0,
+    metered_ev = cfg.ev.enabled and OBSERVED_EV in ext
+    series = SourceSeries(
         ext=ext,
-        shiftable=list(b.shiftable),
-        threshold_kw=float(b.cycle_threshold_kw),
-        max_pause_hours=float(b.cycle_max_pause_hours),
-        min_cycle_kwh=float(b.cycle_min_kwh),
-        start=start,
-        n_days=n_days,
+        dt_h=resolution / 60.0,
         quality=quality,
         ev_trips=trips,
-        ev_charging_kwh=ext[OBSERVED_EV].to_numpy(dtype=float)
-        if cfg.ev.enabled and OBSERVED_EV in ext
-        else None,
+        ev_charging_kwh=ext[OBSERVED_EV].to_numpy(dtype=float) if metered_ev else None,
     )
-    lo, hi = day_bounds(start, n_days, str(b.timezone))
-    data.step_status = step_status(native, no_fill, np.ones(len(native), dtype=bool), [])
+    data = assemble(str(b.id), list(b.shiftable), period, series, CycleRules.of(b))
+    lo, hi = period.bounds()
+    data.step_status = step_status(native, rows)
     data.step_status = data.step_status[(native.index >= lo) & (native.index < hi)]
     return data

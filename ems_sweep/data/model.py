@@ -131,8 +131,3 @@ class BuildingData:
         skipped = {q.date for q in self.quality if q.skipped}
         local_days = sorted(set(self.frame.index.date))
         return [d for d in local_days if d not in skipped]
-
-    def day(self, date: dt.date) -> DayData:  # implemented in ems_sweep.data.slicing
-        from ems_sweep.data.slicing import slice_day
-
-        return slice_day(self, date)

@@ -220,38 +220,54 @@ def submeter_excess_flags(
     return flags
 
 
+@dataclass(frozen=True)
+class RowStatus:
+    """Per native row of the window: filled by interpolation, present in the source (before
+    filling), and the rules' flags."""
+
+    filled: np.ndarray
+    present: np.ndarray
+    flags: list[RowFlag]
+
+    @classmethod
+    def complete(cls, n: int) -> RowStatus:
+        """Every row present, none filled or flagged (the built-in generator)."""
+        return cls(np.zeros(n, dtype=bool), np.ones(n, dtype=bool), [])
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The source's native step and the run's step (minutes)."""
+
+    native_min: int
+    run_min: int
+
+
 def day_quality(
     native: pd.DataFrame,
-    filled: np.ndarray,
+    rows: RowStatus,
     days: list[dt.date],
-    step_min: int,
-    run_step_min: int,
+    resolution: Resolution,
     max_fill_hours: int,
-    present: np.ndarray | None = None,
-    row_flags: list[RowFlag] | None = None,
 ) -> dict[dt.date, DayQuality]:
     """Quality record of each requested local day from the filled native-resolution frame."""
     local_dates = np.array(native.index.date)
-    energy_cols = [c for c in native.columns if c != PRICE]
-    present = np.ones(len(native), dtype=bool) if present is None else present
-    row_flags = row_flags or []
-    per_run = step_min / run_step_min
+    per_run = resolution.native_min / resolution.run_min
     result: dict[dt.date, DayQuality] = {}
     for day in days:
-        rows = local_dates == day
+        in_day = local_dates == day
         lo = pd.Timestamp(day, tz=native.index.tz)
         hi = pd.Timestamp(day + dt.timedelta(days=1), tz=native.index.tz)
-        n_day = int(rows.sum())
         q = DayQuality(
             date=day,
-            filled_steps=int(filled[rows].sum() * per_run),
-            expected_steps=int((hi - lo).total_seconds() // (run_step_min * 60)),
-            present_steps=int((present[rows]).sum() * per_run),
+            filled_steps=int(rows.filled[in_day].sum() * per_run),
+            expected_steps=int((hi - lo).total_seconds() // (resolution.run_min * 60)),
+            present_steps=int((rows.present[in_day]).sum() * per_run),
         )
-        flagged = np.zeros(n_day, dtype=bool)
+        flagged = np.zeros(int(in_day.sum()), dtype=bool)
         skip_reasons = []
-        for flag in row_flags:
-            hit = flag.mask[rows]
+        for flag in rows.flags:
+            hit = flag.mask[in_day]
             if hit.any():
                 if flag.skip:
                     skip_reasons.append(flag.what)
@@ -259,39 +275,50 @@ def day_quality(
                     q.flags.append(flag.what)
                 flagged |= hit
         q.flagged_steps = int(flagged.sum() * per_run)
-        missing = native.loc[rows, energy_cols].isna().any(axis=1).to_numpy()
-        if not rows.any() or missing.all():
-            q.skipped, q.reason = True, "no data for this day in the file"
-        elif skip_reasons:
-            q.skipped, q.reason = True, "; ".join(skip_reasons)
-        elif missing.any():
-            hours = missing.sum() * step_min / 60
-            longest = _longest_run(missing) * step_min / 60
-            q.skipped = True
-            q.reason = (
-                f"{hours:g} h of data missing (longest gap {longest:g} h > "
-                f"building.max_fill_hours={max_fill_hours})"
-            )
-        elif PRICE not in native.columns:
-            q.skipped, q.reason = True, "no day-ahead price column in the file"
-        elif native.loc[rows, PRICE].isna().any():
-            hours = native.loc[rows, PRICE].isna().sum() * step_min / 60
-            q.skipped = True
-            q.reason = f"day-ahead price missing for {hours:g} h"
+        reason = _skip_reason(native, in_day, skip_reasons, resolution.native_min, max_fill_hours)
+        if reason:
+            q.skipped, q.reason = True, reason
         result[day] = q
     return result
 
 
-def step_status(
-    native: pd.DataFrame, filled: np.ndarray, present: np.ndarray, row_flags: list[RowFlag]
-) -> pd.Series:
+def _skip_reason(
+    native: pd.DataFrame,
+    in_day: np.ndarray,
+    skip_reasons: list[str],
+    step_min: int,
+    max_fill_hours: int,
+) -> str:
+    """Why the day (rows `in_day` of `native`) cannot be used, or "" when it can."""
+    energy_cols = [c for c in native.columns if c != PRICE]
+    missing = native.loc[in_day, energy_cols].isna().any(axis=1).to_numpy()
+    if not in_day.any() or missing.all():
+        return "no data for this day in the file"
+    if skip_reasons:
+        return "; ".join(skip_reasons)
+    if missing.any():
+        hours = missing.sum() * step_min / 60
+        longest = _longest_run(missing) * step_min / 60
+        return (
+            f"{hours:g} h of data missing (longest gap {longest:g} h > "
+            f"building.max_fill_hours={max_fill_hours})"
+        )
+    if PRICE not in native.columns:
+        return "no day-ahead price column in the file"
+    if native.loc[in_day, PRICE].isna().any():
+        hours = native.loc[in_day, PRICE].isna().sum() * step_min / 60
+        return f"day-ahead price missing for {hours:g} h"
+    return ""
+
+
+def step_status(native: pd.DataFrame, rows: RowStatus) -> pd.Series:
     """PRESENT / FILLED / FLAGGED / MISSING (energy data) per native step (the worst applies);
     a missing price skips its day (DayQuality.reason) but leaves the energy data's status."""
     status = np.full(len(native), PRESENT, dtype=int)
-    status[filled] = FILLED
-    for flag in row_flags:
+    status[rows.filled] = FILLED
+    for flag in rows.flags:
         status[flag.mask] = FLAGGED
     energy_cols = [c for c in native.columns if c != PRICE]
-    missing = native[energy_cols].isna().any(axis=1).to_numpy() | ~present & ~filled
+    missing = native[energy_cols].isna().any(axis=1).to_numpy() | ~rows.present & ~rows.filled
     status[missing] = MISSING
     return pd.Series(status, index=native.index, name="status")

@@ -14,9 +14,10 @@ from ems_sweep.optimize import milp
 from ems_sweep.optimize.baseline import decentralized_day
 from ems_sweep.optimize.cycles import fast_cfg, mode_name
 from ems_sweep.optimize.fixing import FixedFlows
+from ems_sweep.optimize.infeasibility import infeasibility_reason
 from ems_sweep.optimize.realize import physical_table
 from ems_sweep.optimize.schedule import DaySchedule, SolverStats
-from ems_sweep.optimize.solver import solve
+from ems_sweep.optimize.solver import SolveOutcome, solve
 from ems_sweep.optimize.state import PeriodEnd, StorageState
 from ems_sweep.optimize.tariffs import tariff_prices
 
@@ -79,27 +80,20 @@ def optimize_day(
         if fixed is not None:
             raise ValueError("fixed flows need a MILP mode; decentralized follows rules")
         return decentralized_day(day, cfg, state, preferences)
-
     prices = tariff_prices(day, cfg)
-    model = milp.build_model(day, cfg, state, mode, prices, preferences, period_end, fixed)
+    problem = milp.DayProblem(day, state, mode, prices, preferences, period_end, fixed)
+    return solve_day(problem, cfg)
+
+
+def solve_day(problem: milp.DayProblem, cfg: DictConfig) -> DaySchedule:
+    """Build and solve the MILP of `problem`; its physical schedule, or a clear error."""
+    day, mode = problem.day, problem.mode
+    model = milp.build_model(problem, cfg)
     outcome = solve(model.prob, cfg, has_integers=model.n_binaries > 0)
-    prob = model.prob
-    stats = SolverStats(
-        status=outcome.status,
-        objective=outcome.objective,
-        mip_gap=outcome.mip_gap,
-        build_s=model.build_s,
-        solve_s=outcome.solve_s,
-        n_variables=prob.numVariables(),
-        n_constraints=prob.numConstraints(),
-        n_binaries=model.n_binaries,
-        solver_run_s=outcome.solver_run_s,
-    )
     if outcome.status == "Infeasible":
         raise evm.InfeasibleDayError(
-            f"day {day.date} ({mode}): the solver proved the day infeasible; the EV needs passed "
-            f"the pre-check, so check building.grid_import_limit_kw="
-            f"{cfg.building.grid_import_limit_kw} against the fixed load and cycles"
+            f"day {day.date} ({mode}): the solver proved the day infeasible (the EV needs passed "
+            f"the pre-check); {infeasibility_reason(model, cfg)}"
         )
     if outcome.status not in ("Optimal", "TimeLimit"):
         raise SolverFailedError(
@@ -107,26 +101,32 @@ def optimize_day(
             f"after {outcome.solve_s:.1f} s (time_limit_s={cfg.solver.time_limit_s})"
         )
     placements = appl.placements(model.appliances, day)
-    table, model_table = physical_table(
-        day,
-        cfg,
-        prices,
-        placements,
-        mode,
-        grid=(milp.values(model.imp), milp.values(model.exp), milp.values(model.curt)),
-        battery=(milp.values(model.b_ch), milp.values(model.b_dis), milp.values(model.b_e)),
-        ev=(milp.values(model.ev_ch), milp.values(model.ev_dis), milp.values(model.ev_e)),
-    )
+    table, model_table = physical_table(day, cfg, problem.prices, placements, mode, model.flows())
     notes = [] if outcome.status == "Optimal" else ["time limit hit: best schedule found so far"]
     return DaySchedule(
         table=table,
         placements=placements,
-        stats=stats,
-        battery_start_kwh=state.battery_kwh,
-        ev_start_kwh=state.ev_kwh,
+        stats=solver_stats(model, outcome),
+        battery_start_kwh=problem.state.battery_kwh,
+        ev_start_kwh=problem.state.ev_kwh,
         notes=notes,
         mode=mode,
         model_table=model_table,
+    )
+
+
+def solver_stats(model: milp.DayModel, outcome: SolveOutcome) -> SolverStats:
+    """What the solve reports on the schedule: status, objective, gap, times and model size."""
+    return SolverStats(
+        status=outcome.status,
+        objective=outcome.objective,
+        mip_gap=outcome.mip_gap,
+        build_s=model.build_s,
+        solve_s=outcome.solve_s,
+        n_variables=model.prob.numVariables(),
+        n_constraints=model.prob.numConstraints(),
+        n_binaries=model.n_binaries,
+        solver_run_s=outcome.solver_run_s,
     )
 
 

@@ -139,11 +139,11 @@ def add_appliances(prob: pulp.LpProblem, day: DayData, params: ApplianceParams) 
 
 
 def appliances_fixed(prob: pulp.LpProblem, day: DayData, av: ApplianceVars) -> None:
-    """appliance_fixed_<cycle>:  x[c, observed start] = 1  (every cycle where the user started
+    """appliances_fixed_<cycle>:  x[c, observed start] = 1  (every cycle where the user started
     it: the appliances "off" for the attribution; cycle_once then sets the other starts to 0)."""
     for c in day.cycles:
         xs = [x for s, x in av.starts[c.cycle_id] if s == c.observed_start_step]
-        name = constraint_name("appliance_fixed", c.cycle_id)
+        name = constraint_name("appliances_fixed", c.cycle_id)
         add(prob, [(xs[0], 1.0)], pulp.LpConstraintEQ, 1.0, name)
 
 

@@ -29,7 +29,7 @@ from ems_sweep.optimize.cycles import (
 from ems_sweep.optimize.grid import grid_exchange
 from ems_sweep.optimize.schedule import CyclePlacement, DaySchedule, SolverStats
 from ems_sweep.optimize.state import StorageState
-from ems_sweep.optimize.table import build_table
+from ems_sweep.optimize.table import Flows, StorageFlows, build_table
 from ems_sweep.optimize.tariffs import tariff_prices
 
 
@@ -52,19 +52,10 @@ def rule_schedule(
     appl = np.sum(list(loads.values()), axis=0) if loads else np.zeros(day.n_steps)
     demand = np.asarray(day.fixed_load_kwh) + appl + ev_ch
     net = demand - np.asarray(day.pv_kwh)
-    b_ch, b_dis, b_e = self_consumption(net, cfg, day.dt_h, state.battery_kwh)
-    imp, exp, curt = grid_exchange(net + b_ch - b_dis, cfg, day.dt_h)
-    table = build_table(
-        day,
-        cfg,
-        prices=prices,
-        loads=loads,
-        import_kwh=imp,
-        export_kwh=exp,
-        pv_curtailed_kwh=curt,
-        battery=(b_ch, b_dis, b_e),
-        ev=(ev_ch, np.zeros(day.n_steps), ev_e),
-    )
+    battery = self_consumption(net, cfg, day.dt_h, state.battery_kwh)
+    grid = grid_exchange(net + battery.charge - battery.discharge, cfg, day.dt_h)
+    flows = Flows(grid, battery, ev=StorageFlows(ev_ch, np.zeros(day.n_steps), ev_e))
+    table = build_table(day, cfg, prices, loads, flows)
     # the baseline is "rule"; a rule-based mode's schedule is a valid answer: "Feasible"
     status = "rule" if mode == BASELINE else "Feasible"
     stats = SolverStats(status=status, build_s=time.perf_counter() - started)

@@ -15,6 +15,7 @@ import numpy as np
 import pulp
 
 from ems_sweep.optimize.lp import Terms, add, step_vars, terms
+from ems_sweep.optimize.table import StorageFlows
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ def battery_params(cfg: SimpleNamespace) -> BatteryParams | None:
 
 def self_consumption(
     net_kwh: np.ndarray, cfg: SimpleNamespace, dt_h: float, start_kwh: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The baseline rule: (charge, discharge, energy) per step from net = consumption - PV.
+) -> StorageFlows:
+    """The baseline rule: the battery's flows per step from net = consumption - PV.
 
     Surplus (net < 0) charges what fits (power, soc_max); a deficit (net > 0) is covered by
     discharging down to soc_min. No reserve and no end-of-day target: what a self-consumption
@@ -60,7 +61,7 @@ def self_consumption(
     n = len(net_kwh)
     p = battery_params(cfg)
     if p is None:
-        return np.zeros(n), np.zeros(n), np.zeros(n)
+        return StorageFlows.zeros(n)
     max_c, max_d = p.max_charge_kw * dt_h, p.max_discharge_kw * dt_h
     ch, dis, energy = [0.0] * n, [0.0] * n, [0.0] * n
     e = float(start_kwh)
@@ -72,7 +73,7 @@ def self_consumption(
             dis[t] = max(0.0, min(net, max_d, (e - p.e_min) * p.eta_d))
             e -= dis[t] / p.eta_d
         energy[t] = e
-    return np.array(ch), np.array(dis), np.array(energy)
+    return StorageFlows(np.array(ch), np.array(dis), np.array(energy))
 
 
 @dataclass
@@ -113,16 +114,20 @@ def battery_soc(prob: pulp.LpProblem, v: BatteryVars, p: BatteryParams, start_kw
 def battery_exclusive(
     prob: pulp.LpProblem, v: BatteryVars, p: BatteryParams, dt_h: float, imp_price: np.ndarray
 ) -> None:
-    """battery_excl_{ch,dis}_<t>:  ch <= y C_max,  dis <= (1 - y) D_max  at steps with import
+    """battery_exclusive_{ch,dis}_<t>:  ch <= y C_max,  dis <= (1 - y) D_max  at steps with import
     price < 0 (only there could charging and discharging at once pay: burning energy)."""
     big_c, big_d = p.max_charge_kw * dt_h, p.max_discharge_kw * dt_h
     for t in np.nonzero(np.asarray(imp_price) < 0)[0]:
         y = prob.add_variable(f"yb_{t}", 0, 1, cat=pulp.LpBinary)
         v.n_binaries += 1
-        add(prob, [(v.ch[t], 1.0), (y, -big_c)], pulp.LpConstraintLE, 0.0, f"battery_excl_ch_{t}")
         add(
-            prob, [(v.dis[t], 1.0), (y, big_d)], pulp.LpConstraintLE, big_d, f"battery_excl_dis_{t}"
-        )
+            prob, [(v.ch[t], 1.0), (y, -big_c)], pulp.LpConstraintLE, 0.0,
+            f"battery_exclusive_ch_{t}",
+        )  # fmt: skip
+        add(
+            prob, [(v.dis[t], 1.0), (y, big_d)], pulp.LpConstraintLE, big_d,
+            f"battery_exclusive_dis_{t}",
+        )  # fmt: skip
 
 
 def battery_balance_terms(v: BatteryVars, t: int) -> Terms:

@@ -17,15 +17,17 @@ moved (centralized: mean-power blocks).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
 
-from ems_sweep.data.model import DayData
+from ems_sweep.data.model import DayCycle, DayData
 from ems_sweep.optimize import ev as evm
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.cycles import BASELINE, StartRule, devices, fast_cfg, start_window
-from ems_sweep.optimize.schedule import DaySchedule
+from ems_sweep.optimize.schedule import CyclePlacement, DaySchedule
+from ems_sweep.optimize.table import StorageFlows
 from ems_sweep.optimize.tariffs import tariff_prices
 
 TOL = 1e-5  # kWh (or EUR): far above solver tolerances, far below anything that matters
@@ -56,14 +58,15 @@ class _Collector:
 def _storage(
     c: _Collector,
     prefix: str,
-    ch: np.ndarray,
-    dis: np.ndarray,
-    energy: np.ndarray,
+    flows: StorageFlows,
     start: float,
-    eta_c: float,
-    eta_d: float,
+    device: Any,
     out: np.ndarray,
 ) -> None:
+    """{prefix}_dynamics and exclusive_{prefix}; `device` holds charge/discharge_efficiency
+    (cfg.battery or cfg.ev), `out` the kWh leaving per step (trips)."""
+    ch, dis, energy = flows.charge, flows.discharge, flows.energy
+    eta_c, eta_d = device.charge_efficiency, device.discharge_efficiency
     prev = np.concatenate([[start], energy[:-1]])
     err = energy - (prev + eta_c * ch - dis / eta_d - out)
     c.steps(f"{prefix}_dynamics", np.abs(err) > TOL, "energy != previous + in - out", err)
@@ -73,6 +76,16 @@ def _storage(
         "charges and discharges in the same step",
         np.minimum(ch, dis),
     )
+
+
+def _needed_columns(devs: list[str]) -> list[str]:
+    """Every column the checker reads, in the order the `negative` kind checks them."""
+    return [
+        S.IMPORT, S.EXPORT, S.PV, S.PV_CURTAILED, S.FIXED_LOAD, S.APPLIANCES,
+        S.BATTERY_CHARGE, S.BATTERY_DISCHARGE, S.BATTERY_ENERGY,
+        S.EV_CHARGE, S.EV_DISCHARGE, S.EV_ENERGY, S.EV_PLUGGED, S.IMPORT_PRICE,
+        S.EXPORT_PRICE, S.COST,
+    ] + [S.appliance_column(d) for d in devs]  # fmt: skip
 
 
 def check_schedule(
@@ -85,22 +98,37 @@ def check_schedule(
     cfg = fast_cfg(cfg)
     c = _Collector()
     tab = schedule.table
-    n, dt = day.n_steps, day.dt_h
-    devs = devices(day, cfg)
-    needed = [
-        S.IMPORT, S.EXPORT, S.PV, S.PV_CURTAILED, S.FIXED_LOAD, S.APPLIANCES,
-        S.BATTERY_CHARGE, S.BATTERY_DISCHARGE, S.BATTERY_ENERGY,
-        S.EV_CHARGE, S.EV_DISCHARGE, S.EV_ENERGY, S.EV_PLUGGED, S.IMPORT_PRICE,
-        S.EXPORT_PRICE, S.COST,
-    ] + [S.appliance_column(d) for d in devs]  # fmt: skip
+    n = day.n_steps
+    needed = _needed_columns(devices(day, cfg))
     missing = [col for col in needed if col not in tab.columns]
     if missing or len(tab) != n:
         c.one("columns", None, f"missing columns {missing} or {len(tab)} rows != {n} steps")
         return c.items
     col = {k: tab[k].to_numpy(dtype=float) for k in needed}
+    prices = tariff_prices(day, cfg)
+    check_data(c, day, col, prices)
+    check_grid(c, col, cfg, day.dt_h)
+    check_battery(c, schedule, cfg, col, day.dt_h)
+    check_ev(c, schedule, day, cfg, col)
+    _check_cycles(c, schedule, day, cfg, col, forbidden_starts or {})
+    if schedule.mode in RULE_MODES:
+        c.items += baseline_battery_idle(schedule, day, cfg)
+    wear = cfg.battery.cost_per_kwh_throughput if cfg.battery.enabled else 0.0
+    check_cost(c, col, prices, wear)
+    check_overlap(c, schedule, day)
+    check_physical_cost(c, schedule, day, col, prices, wear)
+    return c.items
 
-    # the data the day gave must be what the schedule used
-    imp_price, exp_price = tariff_prices(day, cfg)
+
+def check_data(
+    c: _Collector,
+    day: DayData,
+    col: dict[str, np.ndarray],
+    prices: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """data: the day's load, PV and prices are what the schedule used; negative: no energy
+    column below zero."""
+    imp_price, exp_price = prices
     for key, ref in (
         (S.FIXED_LOAD, day.fixed_load_kwh),
         (S.PV, day.pv_kwh),
@@ -109,20 +137,16 @@ def check_schedule(
     ):
         diff = col[key] - np.asarray(ref, dtype=float)
         c.steps("data", np.abs(diff) > TOL, f"{key} differs from the day data", diff)
-
-    energy_cols = [k for k in needed if k.endswith("_kwh") and "_eur_" not in k]
-    for key in energy_cols:
+    for key in [k for k in col if k.endswith("_kwh") and "_eur_" not in k]:
         c.steps("negative", col[key] < -TOL, f"{key} < 0", col[key])
 
+
+def check_grid(c: _Collector, col: dict[str, np.ndarray], cfg: DictConfig, dt: float) -> None:
+    """balance (supply = demand per step), grid_limit, pv_curtailed and exclusive_grid."""
     imp, exp, pv, curt = col[S.IMPORT], col[S.EXPORT], col[S.PV], col[S.PV_CURTAILED]
-    b_ch, b_dis, b_e = col[S.BATTERY_CHARGE], col[S.BATTERY_DISCHARGE], col[S.BATTERY_ENERGY]
-    e_ch, e_dis, e_e = col[S.EV_CHARGE], col[S.EV_DISCHARGE], col[S.EV_ENERGY]
-    appl = col[S.APPLIANCES]
-
-    supply = imp + (pv - curt) + b_dis + e_dis
-    demand = col[S.FIXED_LOAD] + appl + b_ch + e_ch + exp
+    supply = imp + (pv - curt) + col[S.BATTERY_DISCHARGE] + col[S.EV_DISCHARGE]
+    demand = col[S.FIXED_LOAD] + col[S.APPLIANCES] + col[S.BATTERY_CHARGE] + col[S.EV_CHARGE] + exp
     c.steps("balance", np.abs(supply - demand) > TOL, "supply - demand", supply - demand)
-
     lim_i = cfg.building.grid_import_limit_kw * dt
     lim_e = cfg.building.grid_export_limit_kw * dt
     c.steps("grid_limit", imp > lim_i + TOL, f"import above {lim_i} kWh/step", imp)
@@ -132,22 +156,38 @@ def check_schedule(
         "exclusive_grid", (imp > TOL) & (exp > TOL), "imports and exports", np.minimum(imp, exp)
     )
 
-    # battery
+
+def _flows(col: dict[str, np.ndarray], charge: str, discharge: str, energy: str) -> StorageFlows:
+    return StorageFlows(col[charge], col[discharge], col[energy])
+
+
+def check_battery(
+    c: _Collector, schedule: DaySchedule, cfg: DictConfig, col: dict[str, np.ndarray], dt: float
+) -> None:
+    """battery_power, battery_bounds, battery_dynamics, exclusive_battery (or no use at all
+    without a battery)."""
+    f = _flows(col, S.BATTERY_CHARGE, S.BATTERY_DISCHARGE, S.BATTERY_ENERGY)
+    b_ch, b_dis, b_e = f.charge, f.discharge, f.energy
     b = cfg.battery
-    if b.enabled and b.capacity_kwh > 0:
-        c.steps("battery_power", b_ch > b.max_charge_kw * dt + TOL, "charge above limit", b_ch)
-        c.steps("battery_power", b_dis > b.max_discharge_kw * dt + TOL, "discharge > limit", b_dis)
-        lo, hi = b.soc_min * b.capacity_kwh, b.soc_max * b.capacity_kwh
-        c.steps("battery_bounds", (b_e < lo - TOL) | (b_e > hi + TOL), "energy outside soc", b_e)
-        _storage(
-            c, "battery", b_ch, b_dis, b_e, schedule.battery_start_kwh,
-            b.charge_efficiency, b.discharge_efficiency, np.zeros(n),
-        )  # fmt: skip
-    else:
+    if not (b.enabled and b.capacity_kwh > 0):
         used = (np.abs(b_ch) + np.abs(b_dis) + np.abs(b_e)) > TOL
         c.steps("battery_power", used, "battery used although disabled", b_ch + b_dis)
+        return
+    c.steps("battery_power", b_ch > b.max_charge_kw * dt + TOL, "charge above limit", b_ch)
+    c.steps("battery_power", b_dis > b.max_discharge_kw * dt + TOL, "discharge > limit", b_dis)
+    lo, hi = b.soc_min * b.capacity_kwh, b.soc_max * b.capacity_kwh
+    c.steps("battery_bounds", (b_e < lo - TOL) | (b_e > hi + TOL), "energy outside soc", b_e)
+    _storage(c, "battery", f, schedule.battery_start_kwh, b, np.zeros(len(b_e)))
 
-    # EV
+
+def check_ev(
+    c: _Collector, schedule: DaySchedule, day: DayData, cfg: DictConfig, col: dict[str, np.ndarray]
+) -> None:
+    """ev_power, ev_v2g, ev_unplugged, ev_bounds, ev_dynamics, exclusive_ev, ev_requirement,
+    ev_target (or no use at all without an EV); data: the plugged column matches the trips."""
+    f = _flows(col, S.EV_CHARGE, S.EV_DISCHARGE, S.EV_ENERGY)
+    e_ch, e_dis, e_e = f.charge, f.discharge, f.energy
+    dt = day.dt_h
     e = cfg.ev
     plugged = evm.plugged_mask(day, cfg)
     if e.enabled:
@@ -158,10 +198,7 @@ def check_schedule(
         c.steps("ev_bounds", (e_e < -TOL) | (e_e > e.capacity_kwh + TOL), "energy", e_e)
         reserve = e.soc_min * e.capacity_kwh
         c.steps("ev_v2g", (e_dis > TOL) & (e_e < reserve - TOL), "discharges below reserve", e_e)
-        _storage(
-            c, "ev", e_ch, e_dis, e_e, schedule.ev_start_kwh,
-            e.charge_efficiency, e.discharge_efficiency, evm.trip_deductions(day, cfg),
-        )  # fmt: skip
+        _storage(c, "ev", f, schedule.ev_start_kwh, e, evm.trip_deductions(day, cfg))
         for req in evm.trip_requirements(day, cfg):
             have = schedule.ev_start_kwh if req.step < 0 else e_e[req.step]
             if have < req.required_kwh - TOL:
@@ -174,25 +211,22 @@ def check_schedule(
     else:
         used = (np.abs(e_ch) + np.abs(e_dis) + np.abs(e_e)) > TOL
         c.steps("ev_power", used, "EV used although disabled", e_ch + e_dis)
-    if (tab[S.EV_PLUGGED].to_numpy() != plugged.astype(int)).any():
+    if (schedule.table[S.EV_PLUGGED].to_numpy() != plugged.astype(int)).any():
         c.one("data", None, "ev_plugged column differs from the trips in the day data")
 
-    # appliances and cycles
-    total = np.sum([col[S.appliance_column(d)] for d in devs], axis=0) if devs else np.zeros(n)
-    c.steps("appliance_total", np.abs(total - appl) > TOL, "appliances != sum of devices", appl)
-    _check_cycles(c, schedule, day, cfg, col, devs, forbidden_starts or {})
 
-    if schedule.mode in RULE_MODES:
-        c.items += baseline_battery_idle(schedule, day, cfg)
-
-    # cost as the contract defines it
-    wear = b.cost_per_kwh_throughput if b.enabled else 0.0
-    cost = imp * imp_price - exp * exp_price + wear * (b_ch + b_dis)
+def check_cost(
+    c: _Collector,
+    col: dict[str, np.ndarray],
+    prices: tuple[np.ndarray, np.ndarray],
+    wear: float,
+) -> None:
+    """cost: each step's cost_eur = import x price - export x price + wear x throughput."""
+    imp_price, exp_price = prices
+    throughput = col[S.BATTERY_CHARGE] + col[S.BATTERY_DISCHARGE]
+    cost = col[S.IMPORT] * imp_price - col[S.EXPORT] * exp_price + wear * throughput
     diff = col[S.COST] - cost
     c.steps("cost", np.abs(diff) > TOL, "cost_eur differs from import/export x prices", diff)
-    check_overlap(c, schedule, day)
-    check_physical_cost(c, schedule, day, col, (imp_price, exp_price), wear)
-    return c.items
 
 
 def _placed(schedule: DaySchedule, day: DayData):
@@ -259,39 +293,27 @@ def _check_cycles(
     day: DayData,
     cfg: DictConfig,
     col: dict[str, np.ndarray],
-    devs: list[str],
     forbidden: dict[str, set[int]],
 ) -> None:
+    """appliance_total, cycle_duplicate, cycle_window, forbidden_start, cycle_missing and
+    cycle_profile: every cycle runs once, in its window, with its real profile."""
     n = day.n_steps
+    devs = devices(day, cfg)
+    appl = col[S.APPLIANCES]
+    total = np.sum([col[S.appliance_column(d)] for d in devs], axis=0) if devs else np.zeros(n)
+    c.steps("appliance_total", np.abs(total - appl) > TOL, "appliances != sum of devices", appl)
     by_id = {cy.cycle_id: cy for cy in day.cycles}
     seen: dict[str, int] = {}
     expected = {d: np.zeros(n) for d in devs}
-    mode = schedule.mode or BASELINE
     rule = StartRule.from_config(cfg)
-    hours = day.index.hour
     for p in schedule.placements:
         cycle = by_id.get(p.cycle_id)
         if cycle is None or p.cycle_id in seen or p.device != cycle.device:
             c.one("cycle_duplicate", p.start_step, f"{p.cycle_id}: unknown, repeated or renamed")
             continue
         seen[p.cycle_id] = p.start_step
-        window = (
-            range(cycle.observed_start_step, cycle.observed_start_step + 1)
-            if mode == BASELINE
-            else start_window(cycle, day, rule)
-        )
-        if p.start_step not in window:
-            c.one(
-                "cycle_window",
-                p.start_step,
-                f"{p.cycle_id} starts at step {p.start_step}, allowed {window.start}.."
-                f"{window.stop - 1}",
-            )
+        if not _start_allowed(c, schedule, day, rule, (p, cycle), forbidden):
             continue
-        if p.start_step != cycle.observed_start_step and hours[p.start_step] in forbidden.get(
-            cycle.device, set()
-        ):
-            c.one("forbidden_start", p.start_step, f"{p.cycle_id} starts at a forbidden hour")
         prof = np.asarray(cycle.profile_kwh, dtype=float)
         expected[cycle.device][p.start_step : p.start_step + len(prof)] += prof
     for cy in day.cycles:
@@ -306,6 +328,35 @@ def _check_cycles(
             "(interrupted/moved/block/extra)",
             diff,
         )
+
+
+def _start_allowed(
+    c: _Collector,
+    schedule: DaySchedule,
+    day: DayData,
+    rule: StartRule,
+    placed: tuple[CyclePlacement, DayCycle],
+    forbidden: dict[str, set[int]],
+) -> bool:
+    """cycle_window (False: outside the window) and forbidden_start of one placed cycle."""
+    p, cycle = placed
+    window = (
+        range(cycle.observed_start_step, cycle.observed_start_step + 1)
+        if (schedule.mode or BASELINE) == BASELINE
+        else start_window(cycle, day, rule)
+    )
+    if p.start_step not in window:
+        c.one(
+            "cycle_window",
+            p.start_step,
+            f"{p.cycle_id} starts at step {p.start_step}, allowed {window.start}.."
+            f"{window.stop - 1}",
+        )
+        return False
+    hour = day.index.hour[p.start_step]
+    if p.start_step != cycle.observed_start_step and hour in forbidden.get(cycle.device, set()):
+        c.one("forbidden_start", p.start_step, f"{p.cycle_id} starts at a forbidden hour")
+    return True
 
 
 def ev_below_target(schedule: DaySchedule, day: DayData, cfg: DictConfig) -> list[Violation]:

@@ -149,11 +149,6 @@ def target_requirements(day: DayData, cfg: DictConfig, start_kwh: float) -> list
     return out
 
 
-def requirements(day: DayData, cfg: DictConfig, start_kwh: float) -> list[EVRequirement]:
-    """Every need the optimized car must meet: trips (hard) and the daily target (soft)."""
-    return trip_requirements(day, cfg) + target_requirements(day, cfg, start_kwh)
-
-
 def target_shortfall_kwh(
     day: DayData, cfg: DictConfig, energy: np.ndarray, start_kwh: float
 ) -> float:
@@ -265,16 +260,28 @@ def ev_soc(
         prev = v.energy[t]
 
 
-def ev_needs(
-    prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: DictConfig, start_kwh: float
-) -> None:
-    """ev_need_<i>_<t>:  E[t] >= required  for each trip need and target step (`requirements`)."""
-    for i, req in enumerate(requirements(day, cfg, start_kwh)):
+def _at_least(prob: pulp.LpProblem, v: EVVars, needs: list[EVRequirement], family: str) -> None:
+    """family_<i>_<t>:  E[t] >= required  for each need i at a step t of the model."""
+    for i, req in enumerate(needs):
         if req.step >= 0:
             add(
                 prob, [(v.energy[req.step], 1.0)], pulp.LpConstraintGE, req.required_kwh,
-                f"ev_need_{i}_{req.step}",
+                f"{family}_{i}_{req.step}",
             )  # fmt: skip
+
+
+def ev_trip_need(prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: DictConfig) -> None:
+    """ev_trip_need_<i>_<t>:  E[t] >= trip energy + soc_min x capacity  at the step before
+    each departure (hard; `trip_requirements`)."""
+    _at_least(prob, v, trip_requirements(day, cfg), "ev_trip_need")
+
+
+def ev_target(
+    prob: pulp.LpProblem, v: EVVars, day: DayData, cfg: DictConfig, start_kwh: float
+) -> None:
+    """ev_target_<i>_<t>:  E[t] >= min(target_soc x capacity, what charging at full power since
+    arrival holds)  at the target hour and until the car leaves (`target_requirements`)."""
+    _at_least(prob, v, target_requirements(day, cfg, start_kwh), "ev_target")
 
 
 def ev_v2g(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from omegaconf import DictConfig
@@ -41,7 +42,7 @@ from ems_sweep.optimize.baseline import cheapest_placements
 from ems_sweep.optimize.battery import battery_params
 from ems_sweep.optimize.schedule import CyclePlacement, DaySchedule
 from ems_sweep.optimize.state import StorageState
-from ems_sweep.optimize.table import build_table
+from ems_sweep.optimize.table import Flows, GridFlows, StorageFlows, build_table
 from ems_sweep.optimize.tariffs import tariff_prices
 
 
@@ -98,12 +99,12 @@ def target_checkpoint(actual: DayData, cfg: DictConfig) -> int | None:
 
 def execute_ev(
     plan: DaySchedule, forecast: DayData, actual: DayData, cfg: DictConfig, start_kwh: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Rule 2: (charge, discharge, energy, kWh the trips lacked) on the actual day."""
+) -> tuple[StorageFlows, float]:
+    """Rule 2: the EV's flows on the actual day and the kWh the trips lacked."""
     n = actual.n_steps
     ch, dis, energy = np.zeros(n), np.zeros(n), np.zeros(n)
     if not cfg.ev.enabled:
-        return ch, dis, energy, 0.0
+        return StorageFlows(ch, dis, energy), 0.0
     ev = cfg.ev
     per_step = ev.charger_kw * actual.dt_h
     eta_c, eta_d = ev.charge_efficiency, ev.discharge_efficiency
@@ -132,7 +133,7 @@ def execute_ev(
         ch[t], dis[t], energy[t] = c, d, e
         if point is not None and t == point:
             held = True
-    return ch, dis, energy, unmet
+    return StorageFlows(ch, dis, energy), unmet
 
 
 def execute_battery(
@@ -142,13 +143,13 @@ def execute_battery(
     cfg: DictConfig,
     dt_h: float,
     start: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rule 3: (charge, discharge, energy) following the planned grid exchange."""
+) -> StorageFlows:
+    """Rule 3: the battery's flows following the planned grid exchange."""
     n = len(d)
     ch, dis, energy = np.zeros(n), np.zeros(n), np.zeros(n)
     p = battery_params(cfg)
     if p is None:
-        return ch, dis, energy
+        return StorageFlows(ch, dis, energy)
     max_c, max_d = p.max_charge_kw * dt_h, p.max_discharge_kw * dt_h
     e = float(start)
     for t in range(n):
@@ -164,41 +165,46 @@ def execute_battery(
             ch[t] = max(0.0, min(-b, max_c, (p.e_max - e) / p.eta_c))
             e += p.eta_c * ch[t]
         energy[t] = e
-    return ch, dis, energy
+    return StorageFlows(ch, dis, energy)
 
 
 def execute_grid(
     residual: np.ndarray, plan_curtailed: np.ndarray, pv: np.ndarray, export_limit_kwh: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rule 4: (import, export, curtailed) from residual = demand - PV after storage."""
+) -> GridFlows:
+    """Rule 4: the grid's flows from residual = demand - PV after storage."""
     imp = np.maximum(residual, 0.0)
     surplus = np.maximum(-residual, 0.0)
     curt = np.minimum(np.minimum(plan_curtailed, surplus), pv)
     surplus = surplus - curt
     exp = np.minimum(surplus, export_limit_kwh)
-    return imp, exp, curt + surplus - exp
+    return GridFlows(imp, exp, curt + surplus - exp)
 
 
-def execute_plan(
+@dataclass(frozen=True)
+class PlanInForce:
+    """The day's plan and the re-plans made during it (forecast.replan_hours).
+
+    replans: (step, plan of the steps from `step` on); from its step on each replaces the plan
+    before it.
+    """
+
+    plan: DaySchedule
+    replans: Sequence[tuple[int, DaySchedule]] = ()
+
+
+def executed_flows(
     plan: DaySchedule,
     forecast: DayData,
     actual: DayData,
     cfg: DictConfig,
     state: StorageState,
-    knows_cycles: bool,
-    replans: Sequence[tuple[int, DaySchedule]] = (),
-) -> tuple[DaySchedule, dict[str, float]]:
-    """The executed schedule of `actual` (a normal DaySchedule) and its execution figures.
-
-    replans: (step, plan of the steps from `step` on) made during the day (forecast.replan_hours);
-    from its step on each replaces the plan before it.
-    """
-    placements = placements_as_observed(plan, actual, cfg, knows_cycles, replans)
-    plan = spliced_plan(plan, replans)
-    loads = appliance_loads(actual, cfg, placements)
+    loads: dict[str, np.ndarray],
+) -> tuple[Flows, float]:
+    """Rules 2-4 around the actual appliance `loads`: the flows and kWh the trips lacked."""
     appl = sum(loads.values(), np.zeros(actual.n_steps))
-    ev_ch, ev_dis, ev_e, unmet = execute_ev(plan, forecast, actual, cfg, state.ev_kwh)
-    d = np.asarray(actual.fixed_load_kwh) + appl + ev_ch - ev_dis - np.asarray(actual.pv_kwh)
+    ev, unmet = execute_ev(plan, forecast, actual, cfg, state.ev_kwh)
+    d = np.asarray(actual.fixed_load_kwh) + appl + ev.charge - ev.discharge
+    d = d - np.asarray(actual.pv_kwh)
     d_plan = net_demand(
         {
             "fixed": col(plan, S.FIXED_LOAD),
@@ -209,17 +215,33 @@ def execute_plan(
         }
     )
     b_plan = col(plan, S.BATTERY_DISCHARGE) - col(plan, S.BATTERY_CHARGE)
-    b_ch, b_dis, b_e = execute_battery(d, d_plan, b_plan, cfg, actual.dt_h, state.battery_kwh)
+    battery = execute_battery(d, d_plan, b_plan, cfg, actual.dt_h, state.battery_kwh)
     limit = float(cfg.building.grid_export_limit_kw) * actual.dt_h
-    imp, exp, curt = execute_grid(
-        d + b_ch - b_dis, col(plan, S.PV_CURTAILED), np.asarray(actual.pv_kwh), limit
+    grid = execute_grid(
+        d + battery.charge - battery.discharge,
+        col(plan, S.PV_CURTAILED),
+        np.asarray(actual.pv_kwh),
+        limit,
     )
-    table = build_table(
-        actual, cfg, prices=tariff_prices(actual, cfg), loads=loads, import_kwh=imp,
-        export_kwh=exp, pv_curtailed_kwh=curt, battery=(b_ch, b_dis, b_e),
-        ev=(ev_ch, ev_dis, ev_e),
-    )  # fmt: skip
+    return Flows(grid=grid, battery=battery, ev=ev), unmet
+
+
+def execute_plan(
+    plans: PlanInForce,
+    forecast: DayData,
+    actual: DayData,
+    cfg: DictConfig,
+    state: StorageState,
+    knows_cycles: bool,
+) -> tuple[DaySchedule, dict[str, float]]:
+    """The executed schedule of `actual` (a normal DaySchedule) and its execution figures."""
+    placements = placements_as_observed(plans.plan, actual, cfg, knows_cycles, plans.replans)
+    plan = spliced_plan(plans.plan, plans.replans)
+    loads = appliance_loads(actual, cfg, placements)
+    flows, unmet = executed_flows(plan, forecast, actual, cfg, state, loads)
+    table = build_table(actual, cfg, tariff_prices(actual, cfg), loads, flows)
     needs = evm.trip_requirements(actual, cfg)
+    ev_e = flows.ev.energy
     short = sum(
         max(0.0, r.required_kwh - (state.ev_kwh if r.step < 0 else ev_e[r.step])) for r in needs
     )

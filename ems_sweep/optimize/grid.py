@@ -13,12 +13,11 @@ import numpy as np
 import pulp
 
 from ems_sweep.optimize.lp import Terms, add, step_vars, terms
+from ems_sweep.optimize.table import GridFlows
 
 
-def grid_exchange(
-    residual_kwh: np.ndarray, cfg: SimpleNamespace, dt_h: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The baseline rule: (import, export, curtailed) from residual = demand - PV after storage.
+def grid_exchange(residual_kwh: np.ndarray, cfg: SimpleNamespace, dt_h: float) -> GridFlows:
+    """The baseline rule: the grid's flows from residual = demand - PV after storage.
 
     Surplus beyond the export limit is curtailed; import is not capped (the baseline is what
     happened; the checker reports an import above the connection limit).
@@ -26,7 +25,7 @@ def grid_exchange(
     imp = np.maximum(residual_kwh, 0.0)
     surplus = np.maximum(-residual_kwh, 0.0)
     exp = np.minimum(surplus, cfg.building.grid_export_limit_kw * dt_h)
-    return imp, exp, surplus - exp
+    return GridFlows(imp, exp, surplus - exp)
 
 
 @dataclass
@@ -63,19 +62,19 @@ def energy_balance(
     fixed: np.ndarray,
     pv: np.ndarray,
 ) -> None:
-    """balance_<t>:  import - curtailed - export + sum(device terms) = fixed - pv.
+    """energy_balance_<t>:  import - curtailed - export + sum(device terms) = fixed - pv.
 
     Device terms carry their sign: storage adds + discharge - charge, appliances - load.
     """
     for t in range(len(g.imp)):
         lhs = terms((g.imp[t], 1.0), (g.curt[t], -1.0), (g.exp[t], -1.0)) + device_terms[t]
-        add(prob, lhs, pulp.LpConstraintEQ, float(fixed[t] - pv[t]), f"balance_{t}")
+        add(prob, lhs, pulp.LpConstraintEQ, float(fixed[t] - pv[t]), f"energy_balance_{t}")
 
 
 def grid_exclusive(
     prob: pulp.LpProblem, g: GridVars, imp_price: np.ndarray, exp_price: np.ndarray
 ) -> None:
-    """grid_excl_{imp,exp}_<t>:  import <= y I_max,  export <= (1 - y) X_max  at steps where
+    """grid_exclusive_{imp,exp}_<t>:  import <= y I_max,  export <= (1 - y) X_max  at steps where
     import price <= export price (only there could importing and exporting at once pay)."""
     for t in np.nonzero(np.asarray(imp_price) <= np.asarray(exp_price))[0]:
         y = prob.add_variable(f"yg_{t}", 0, 1, cat=pulp.LpBinary)
@@ -86,14 +85,14 @@ def grid_exclusive(
             terms((g.imp[t], 1.0)) + [(y, -big_i)],
             pulp.LpConstraintLE,
             0.0,
-            f"grid_excl_imp_{t}",
+            f"grid_exclusive_imp_{t}",
         )
         add(
             prob,
             terms((g.exp[t], 1.0)) + [(y, big_e)],
             pulp.LpConstraintLE,
             big_e,
-            f"grid_excl_exp_{t}",
+            f"grid_exclusive_exp_{t}",
         )
 
 

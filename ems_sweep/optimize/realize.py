@@ -13,6 +13,8 @@ and PV is curtailed further only where the export would exceed the connection's 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
@@ -20,33 +22,29 @@ from omegaconf import DictConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize.appliances import appliance_loads
 from ems_sweep.optimize.schedule import CyclePlacement
-from ems_sweep.optimize.table import build_table
-
-Flows = tuple[np.ndarray, np.ndarray, np.ndarray]
+from ems_sweep.optimize.table import Flows, GridFlows, build_table
 
 
 def realized_exchange(
-    import_kwh: np.ndarray,
-    export_kwh: np.ndarray,
-    curtailed_kwh: np.ndarray,
+    model: GridFlows,
     pv_kwh: np.ndarray,
     modelled_load_kwh: np.ndarray,
     real_load_kwh: np.ndarray,
     export_limit_kwh: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(import, export, curtailed) per step once the real appliance load replaces the model's."""
+) -> GridFlows:
+    """The grid's flows per step once the real appliance load replaces the model's."""
     residual = (
-        np.asarray(import_kwh, dtype=float)
-        - np.asarray(export_kwh, dtype=float)
+        np.asarray(model.import_kwh, dtype=float)
+        - np.asarray(model.export_kwh, dtype=float)
         + np.asarray(real_load_kwh, dtype=float)
         - np.asarray(modelled_load_kwh, dtype=float)
     )
     imp = np.maximum(residual, 0.0)
     surplus = np.maximum(-residual, 0.0)
-    curt = np.asarray(curtailed_kwh, dtype=float)
+    curt = np.asarray(model.curtailed_kwh, dtype=float)
     over = np.maximum(surplus - export_limit_kwh, 0.0)
     extra = np.minimum(over, np.maximum(np.asarray(pv_kwh, dtype=float) - curt, 0.0))
-    return imp, surplus - extra, curt + extra
+    return GridFlows(imp, surplus - extra, curt + extra)
 
 
 def physical_table(
@@ -55,31 +53,22 @@ def physical_table(
     prices: tuple[np.ndarray, np.ndarray],
     placements: list[CyclePlacement],
     mode: str,
-    *,
-    grid: Flows,
-    battery: Flows,
-    ev: Flows,
+    model_flows: Flows,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The physical schedule's table and the table of the model's own flows.
 
-    grid = the model's (import, export, curtailed); battery and EV = (charge, discharge,
-    energy) as planned, kept as they are.
+    model_flows: the model's grid flows and its battery and EV flows as planned (kept as they
+    are in the physical schedule).
     """
     planned = appliance_loads(day, cfg, placements, mode)
-    model_table = build_table(
-        day, cfg, prices=prices, loads=planned, import_kwh=grid[0], export_kwh=grid[1],
-        pv_curtailed_kwh=grid[2], battery=battery, ev=ev,
-    )  # fmt: skip
+    model_table = build_table(day, cfg, prices, planned, model_flows)
     real = appliance_loads(day, cfg, placements)
-    imp, exp, curt = realized_exchange(
-        *grid,
+    grid = realized_exchange(
+        model_flows.grid,
         day.pv_kwh,
         sum(planned.values(), np.zeros(day.n_steps)),
         sum(real.values(), np.zeros(day.n_steps)),
         float(cfg.building.grid_export_limit_kw) * day.dt_h,
     )
-    table = build_table(
-        day, cfg, prices=prices, loads=real, import_kwh=imp, export_kwh=exp,
-        pv_curtailed_kwh=curt, battery=battery, ev=ev,
-    )  # fmt: skip
+    table = build_table(day, cfg, prices, real, dataclasses.replace(model_flows, grid=grid))
     return table, model_table

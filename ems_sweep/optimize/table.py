@@ -1,6 +1,8 @@
-"""Assemble the schedule table (see schedule.py) from per-step arrays and cycle placements."""
+"""Assemble the schedule table (see schedule.py) from per-step flows and cycle placements."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -9,6 +11,38 @@ from omegaconf import DictConfig
 from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.ev import plugged_mask
+
+
+@dataclass(frozen=True)
+class StorageFlows:
+    """A storage's kWh per step: grid-side charge and discharge, stored energy at step end."""
+
+    charge: np.ndarray
+    discharge: np.ndarray
+    energy: np.ndarray
+
+    @classmethod
+    def zeros(cls, n: int) -> StorageFlows:
+        """No storage (absent hardware): zero flows and zero energy."""
+        return cls(np.zeros(n), np.zeros(n), np.zeros(n))
+
+
+@dataclass(frozen=True)
+class GridFlows:
+    """The grid connection's kWh per step: import, export and curtailed PV."""
+
+    import_kwh: np.ndarray
+    export_kwh: np.ndarray
+    curtailed_kwh: np.ndarray
+
+
+@dataclass(frozen=True)
+class Flows:
+    """Every non-appliance flow of a schedule: the grid, the battery and the EV."""
+
+    grid: GridFlows
+    battery: StorageFlows
+    ev: StorageFlows
 
 
 def _clean(a: np.ndarray) -> np.ndarray:
@@ -21,25 +55,24 @@ def _clean(a: np.ndarray) -> np.ndarray:
 def build_table(
     day: DayData,
     cfg: DictConfig,
-    *,
     prices: tuple[np.ndarray, np.ndarray],
     loads: dict[str, np.ndarray],
-    import_kwh: np.ndarray,
-    export_kwh: np.ndarray,
-    pv_curtailed_kwh: np.ndarray,
-    battery: tuple[np.ndarray, np.ndarray, np.ndarray],
-    ev: tuple[np.ndarray, np.ndarray, np.ndarray],
+    flows: Flows,
 ) -> pd.DataFrame:
-    """One row per step with every column of the contract; cost includes battery wear."""
+    """One row per step with every column of the contract; cost includes battery wear.
+
+    loads: kWh per step per appliance (the appliances column is their sum).
+    """
     imp_price, exp_price = prices
-    b_ch, b_dis, b_e = (_clean(x) for x in battery)
-    ev_ch, ev_dis, ev_e = (_clean(x) for x in ev)
-    imp, exp = _clean(import_kwh), _clean(export_kwh)
+    battery, ev = flows.battery, flows.ev
+    b_ch, b_dis, b_e = _clean(battery.charge), _clean(battery.discharge), _clean(battery.energy)
+    ev_ch, ev_dis, ev_e = _clean(ev.charge), _clean(ev.discharge), _clean(ev.energy)
+    imp, exp = _clean(flows.grid.import_kwh), _clean(flows.grid.export_kwh)
     cols: dict[str, np.ndarray] = {
         S.IMPORT: imp,
         S.EXPORT: exp,
         S.PV: np.asarray(day.pv_kwh, dtype=float),
-        S.PV_CURTAILED: _clean(pv_curtailed_kwh),
+        S.PV_CURTAILED: _clean(flows.grid.curtailed_kwh),
         S.FIXED_LOAD: np.asarray(day.fixed_load_kwh, dtype=float),
         S.APPLIANCES: np.sum(list(loads.values()), axis=0) if loads else np.zeros(day.n_steps),
     }

@@ -29,9 +29,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from ems_sweep.data.model import BuildingData
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize.battery import battery_params
 from ems_sweep.optimize.fixing import APPLIANCES, BATTERY, EV, FAMILIES
-from ems_sweep.pipelines.days import DayRun, Timings, run_days
+from ems_sweep.pipelines.days import DayRun, RunOptions, Timings, run_days
 from ems_sweep.pipelines.kpis import job_metrics
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def metric_name(player: str) -> str:
 def players(building: BuildingData, dates: Sequence[dt.date], cfg: DictConfig) -> list[str]:
     """The flexibilities the job has: no battery or no EV, no player; no cycle, no shifting."""
     out = []
-    if any(building.day(d).cycles for d in dates):
+    if any(slice_day(building, d).cycles for d in dates):
         out.append(APPLIANCES)
     if battery_params(cfg) is not None:
         out.append(BATTERY)
@@ -167,7 +168,7 @@ def attribute(
             on = frozenset(members)
             off = tuple(p for p in names if p not in on)
             log.info("Attribution: coalition %s on, %s off", sorted(on), list(off))
-            runs = run_days(building, list(dates), cfg, Timings(), fixed=off)
+            runs = run_days(building, list(dates), cfg, Timings(), RunOptions(fixed=off))
             values[on], n_failed = period_saving(runs)
             failed += n_failed
     shares = shapley(names, values.__getitem__)

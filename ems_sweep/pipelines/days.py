@@ -18,28 +18,37 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig
 
 from ems_sweep.config import EndStorage
-from ems_sweep.data.forecast import Forecaster, load_history, make_forecaster
+from ems_sweep.data.forecast import load_history, make_forecaster
 from ems_sweep.data.model import BuildingData, DayData
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.fixing import FixedFlows, baseline_flows
+from ems_sweep.optimize.fixing import baseline_flows
 from ems_sweep.optimize.schedule import DaySchedule
 from ems_sweep.optimize.state import PeriodEnd, StorageState, end_state, stored_kwh
 from ems_sweep.pipelines import kpis
+from ems_sweep.pipelines.forecast_days import execute_days
+from ems_sweep.pipelines.planning import (
+    INFEASIBLE,
+    OK,
+    VIOLATIONS,
+    Horizon,
+    JobPeriod,
+    Planner,
+    RunOptions,
+    Timings,
+    checker_verdict,
+)
 from ems_sweep.pipelines.warmup import warm_start
 
-log = logging.getLogger(__name__)
+__all__ = ["INFEASIBLE", "OK", "VIOLATIONS", "DayRun", "RunOptions", "Timings", "run_days"]
 
-OK = "ok"
-INFEASIBLE = "infeasible"  # the solver found no schedule (or raised) for the day
-VIOLATIONS = "violations"  # a schedule came back but the independent checker rejected it
-FEASIBLE_STATUSES = {"optimal", "timelimit", "feasible"}  # what optimize_day returns (else raises)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,76 +70,6 @@ class DayRun:
     # the perfect-foresight schedule of the same day, `planned` the plan it executed.
     perfect: DaySchedule | None = None
     planned: DaySchedule | None = None
-
-
-@dataclass
-class Timings:
-    """Seconds spent per stage, summed over days (for the benchmark's breakdown)."""
-
-    baseline_s: float = 0.0
-    build_s: float = 0.0
-    solve_s: float = 0.0
-    optimize_other_s: float = 0.0  # optimize_day wall time minus build and solve
-    check_s: float = 0.0
-    kpis_s: float = 0.0
-
-    def as_metrics(self) -> dict[str, float]:
-        return {
-            "time_baseline_s": self.baseline_s,
-            "time_build_s": self.build_s,
-            "time_solve_s": self.solve_s,
-            "time_optimize_other_s": self.optimize_other_s,
-            "time_check_s": self.check_s,
-            "time_kpis_s": self.kpis_s,
-        }
-
-
-def _feasible(schedule: DaySchedule) -> bool:
-    table = schedule.table
-    if table is None or table.empty:
-        return False
-    if str(schedule.stats.status).strip().lower() not in FEASIBLE_STATUSES:
-        return False
-    # the day-ahead column is information only (flat/tou tariffs do not price with it)
-    decisions = table.drop(columns=[S.DAY_AHEAD], errors="ignore")
-    return not bool(decisions.select_dtypes("number").isna().to_numpy().any())
-
-
-def _optimize(
-    days: list[DayData],
-    cfg: DictConfig,
-    state: Any,
-    preferences: dict[str, np.ndarray] | None,
-    timings: Timings,
-    period_end: PeriodEnd | None,
-    fixed: FixedFlows | None = None,
-) -> tuple[DaySchedule | None, str]:
-    from ems_sweep.optimize import optimize_horizon
-
-    started = time.perf_counter()
-    try:
-        schedule = optimize_horizon(days, cfg, state, preferences, period_end, fixed)
-    except Exception as exc:  # a day the solver cannot do fails that day, not the job
-        log.warning("Optimization of %s failed: %s", days[0].date, exc)
-        timings.optimize_other_s += time.perf_counter() - started
-        return None, f"{type(exc).__name__}: {exc}"
-    wall = time.perf_counter() - started
-    timings.build_s += schedule.stats.build_s
-    timings.solve_s += schedule.stats.solve_s
-    timings.optimize_other_s += max(0.0, wall - schedule.stats.build_s - schedule.stats.solve_s)
-    if not _feasible(schedule):
-        return None, f"solver status {schedule.stats.status}"
-    return schedule, ""
-
-
-def horizon_dates(dates: list[dt.date], i: int, horizon_days: int) -> list[dt.date]:
-    """dates[i] and the following consecutive period days, at most horizon_days in all."""
-    out = [dates[i]]
-    for d in dates[i + 1 : i + horizon_days]:
-        if d != out[-1] + dt.timedelta(days=1):
-            break
-        out.append(d)
-    return out
 
 
 def period_end_rule(cfg: DictConfig, baseline_end: StorageState) -> PeriodEnd:
@@ -172,108 +111,144 @@ def run_days(
     dates: list[dt.date],
     cfg: DictConfig,
     timings: Timings,
-    preferences: dict[str, np.ndarray] | None = None,
-    forbidden_starts: dict[str, set[int]] | None = None,
-    with_reference: bool = False,
-    fixed: tuple[str, ...] = (),
-    forecaster: Forecaster | None = None,
-    history: BuildingData | None = None,
+    options: RunOptions | None = None,
 ) -> list[DayRun]:
-    """Baseline, optimized (and, with_reference, optimized without preferences) day by day.
-
-    fixed: flexibilities (fixing.FAMILIES) held at the baseline's flows of each planned day in
-    the optimized schedule (the attribution's coalitions). forecaster (default: cfg.forecast;
-    None for perfect): the optimized schedule is planned on its forecasts and executed against
-    the actual days (pipelines/forecast_days.py); the perfect-foresight run is kept beside it.
-    history: the data forecasts read (default: loaded from lookback days before the period).
-    """
-    from ems_sweep.optimize import baseline_day, check_schedule
-    from ems_sweep.optimize.checker import baseline_battery_idle
-    from ems_sweep.optimize.checker import period_end as checker_period_end
-
+    """Baseline, optimized (and, options.with_reference, optimized without preferences) day by
+    day; with a forecaster the optimized schedule is then planned on its forecasts and executed
+    against the actual days (pipelines/forecast_days.py), the perfect-foresight run kept beside
+    it. See RunOptions for what a pipeline adds (None: a plain comparison)."""
     if not dates:
         return []
+    options = options or RunOptions()
     start, warm_note = warm_start(building, dates[0], cfg)
-    days = {d: building.day(d) for d in dates}
-    started = time.perf_counter()
-    baselines: dict[dt.date, DaySchedule] = {}
-    base_state = start
-    for date in dates:
-        baselines[date] = baseline_day(days[date], cfg, base_state)
-        base_state = end_state(baselines[date])
-    timings.baseline_s += time.perf_counter() - started
-    base_end = base_state
-    period_end = period_end_rule(cfg, base_end)
-    horizon = int(cfg.pipeline.horizon_days)
+    days = {d: slice_day(building, d) for d in dates}
+    baselines, base_end = _baselines(days, dates, cfg, start, timings)
+    horizon_days = int(cfg.pipeline.horizon_days)
+    period = JobPeriod(dates, days, start, period_end_rule(cfg, base_end), horizon_days)
+    planner = Planner(cfg, timings, options.preferences)
+    runs, opt_state = _optimized_runs(period, baselines, planner, options)
 
-    opt_state = ref_state = start
-    runs: list[DayRun] = []
-    for i, date in enumerate(dates):
-        day, baseline = days[date], baselines[date]
-        planned = horizon_dates(dates, i, horizon)
-        ahead = [days[d] for d in planned]
-        end_rule = period_end if ahead[-1].date == dates[-1] else None
-        flows = baseline_flows(fixed, [baselines[d] for d in planned]) if fixed else None
-
-        optimized, reason = _optimize(ahead, cfg, opt_state, preferences, timings, end_rule, flows)
-        reference = None
-        if with_reference:
-            if preferences is None and ref_state == opt_state:
-                reference = optimized  # no learned preferences: the very same solve
-            else:
-                reference, _ = _optimize(ahead, cfg, ref_state, None, timings, end_rule)
-            ref_state = end_state(reference if reference is not None else baseline)
-
-        violations: list[Any] = list(baseline_battery_idle(baseline, day, cfg))
-        status = OK
-        if violations:
-            status = VIOLATIONS
-            reason = f"baseline: {len(violations)} violation(s), first: {violations[0]}"
-        elif optimized is None:
-            status = INFEASIBLE
-        else:
-            started = time.perf_counter()
-            violations = list(check_schedule(optimized, day, cfg, forbidden_starts))
-            timings.check_s += time.perf_counter() - started
-            if violations:
-                status = VIOLATIONS
-                reason = f"{len(violations)} violation(s), first: {violations[0]}"
-        run = DayRun(
-            date, day, baseline, optimized, status, reason, violations, reference=reference
-        )
-        started = time.perf_counter()
-        run.row = kpis.day_row(run, cfg, preferences)
-        timings.kpis_s += time.perf_counter() - started
-        runs.append(run)
-        log.info("%s: %s %s", date, status, reason)
-        opt_state = end_state(optimized if status == OK else baseline)
-
-    if forecaster is None:
-        forecaster = make_forecaster(cfg)
-    executed = forecaster is not None
-    if executed:
-        from ems_sweep.pipelines.forecast_days import execute_days
-
-        if history is None:
-            history = load_history(cfg, forecaster)
+    forecaster = options.forecaster if options.forecaster is not None else make_forecaster(cfg)
+    perfect_end = None
+    if forecaster is not None:
+        history = options.history if options.history is not None else load_history(cfg, forecaster)
         perfect_end = opt_state
-        opt_state = execute_days(
-            runs, dates, days, start, cfg, timings, forecaster, history, period_end,
-            forbidden_starts,
-        )  # fmt: skip
+        executing = replace(options, forecaster=forecaster, history=history)
+        opt_state = execute_days(runs, period, planner, executing)
     if warm_note:
         runs[0].notes.append(warm_note)
-    last = runs[-1]
+    _close_period(runs[-1], cfg, period.end_rule, opt_state, base_end, perfect_end)
+    return runs
+
+
+def _baselines(
+    days: dict[dt.date, DayData],
+    dates: list[dt.date],
+    cfg: DictConfig,
+    start: StorageState,
+    timings: Timings,
+) -> tuple[dict[dt.date, DaySchedule], StorageState]:
+    """The baseline of every day, its state carried over midnight, and its end state."""
+    from ems_sweep.optimize import baseline_day
+
+    started = time.perf_counter()
+    baselines: dict[dt.date, DaySchedule] = {}
+    state = start
+    for date in dates:
+        baselines[date] = baseline_day(days[date], cfg, state)
+        state = end_state(baselines[date])
+    timings.baseline_s += time.perf_counter() - started
+    return baselines, state
+
+
+def _optimized_runs(
+    period: JobPeriod,
+    baselines: dict[dt.date, DaySchedule],
+    planner: Planner,
+    options: RunOptions,
+) -> tuple[list[DayRun], StorageState]:
+    """Each day's rolling-horizon optimization (today committed), checked, with its KPI row;
+    returns the runs and the optimized end state (a failed day continues from the baseline's)."""
+    cfg, timings = planner.cfg, planner.timings
+    opt_state = ref_state = period.start
+    runs: list[DayRun] = []
+    for i, date in enumerate(period.dates):
+        day, baseline = period.days[date], baselines[date]
+        planned = period.planned(i)
+        flows = None
+        if options.fixed:
+            flows = baseline_flows(options.fixed, [baselines[d] for d in planned])
+        horizon = Horizon([period.days[d] for d in planned], period.end_rule_for(planned), flows)
+        optimized, reason = planner.plan(horizon, opt_state)
+        reference = None
+        if options.with_reference:
+            if options.preferences is None and ref_state == opt_state:
+                reference = optimized  # no learned preferences: the very same solve
+            else:
+                unfixed = replace(horizon, fixed=None)
+                reference, _ = planner.without_preferences().plan(unfixed, ref_state)
+            ref_state = end_state(reference if reference is not None else baseline)
+        run = DayRun(date, day, baseline, optimized, INFEASIBLE, reason, reference=reference)
+        _check(run, cfg, options.forbidden_starts, timings)
+        started = time.perf_counter()
+        run.row = kpis.day_row(run, cfg, options.preferences)
+        timings.kpis_s += time.perf_counter() - started
+        runs.append(run)
+        log.info("%s: %s %s", date, run.status, run.reason)
+        opt_state = end_state(optimized if run.status == OK else baseline)
+    return runs, opt_state
+
+
+def _check(
+    run: DayRun,
+    cfg: DictConfig,
+    forbidden_starts: dict[str, set[int]] | None,
+    timings: Timings,
+) -> None:
+    """The day's verdict: the baseline's own violations first, then no schedule (infeasible),
+    then the independent checker's violations of the optimized schedule."""
+    from ems_sweep.optimize import check_schedule
+    from ems_sweep.optimize.checker import baseline_battery_idle
+
+    violations: list[Any] = list(baseline_battery_idle(run.baseline, run.day, cfg))
+    if violations:
+        run.status, run.violations = VIOLATIONS, violations
+        run.reason = f"baseline: {len(violations)} violation(s), first: {violations[0]}"
+        return
+    if run.optimized is None:
+        run.status = INFEASIBLE
+        return
+    started = time.perf_counter()
+    violations = list(check_schedule(run.optimized, run.day, cfg, forbidden_starts))
+    timings.check_s += time.perf_counter() - started
+    run.violations = violations
+    run.status, reason = checker_verdict(violations)
+    run.reason = reason or run.reason
+
+
+def _close_period(
+    last: DayRun,
+    cfg: DictConfig,
+    period_end: PeriodEnd,
+    opt_end: StorageState,
+    base_end: StorageState,
+    perfect_end: StorageState | None,
+) -> None:
+    """The end-of-period figures on the last day's row (perfect_end: the perfect-foresight end
+    state when the schedule was executed on forecasts), and the checker's end-of-period rule."""
+    from ems_sweep.optimize.checker import period_end as checker_period_end
+
+    executed = perfect_end is not None
     buyback = float(last.baseline.table[S.IMPORT_PRICE].mean())
-    figures = end_storage_figures(cfg, opt_state, base_end, buyback)
+    figures = end_storage_figures(cfg, opt_end, base_end, buyback)
     last.row.update(figures)
-    if executed:
+    if perfect_end is not None:
         perfect_figures = end_storage_figures(cfg, perfect_end, base_end, buyback)
         last.row["perfect_end_storage_value_eur"] = perfect_figures["end_storage_value_eur"]
     # an executed schedule, like the rule-based mode, may end short: bought back, see above
     planned = last.optimized is not None and last.optimized.mode != "decentralized" and not executed
     if period_end.minimum is not None and last.status == OK and planned:
-        broken = checker_period_end(opt_state, base_end, last.date)
+        broken = checker_period_end(opt_end, base_end, last.date)
         if broken:
             last.violations += broken
             last.status = VIOLATIONS
@@ -281,7 +256,6 @@ def run_days(
             last.row.update(status=VIOLATIONS, reason=last.reason)
             last.row["constraint_violations"] = len(last.violations)
     last.notes.append(end_storage_note(cfg, figures))
-    return runs
 
 
 def end_storage_note(cfg: DictConfig, figures: dict[str, float]) -> str:

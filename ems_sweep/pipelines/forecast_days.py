@@ -12,10 +12,10 @@ the perfect cost and the value of perfect information = executed cost - perfect 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -28,65 +28,60 @@ from ems_sweep.data.forecast import (
     known_part,
 )
 from ems_sweep.data.horizon import day_tail
-from ems_sweep.data.model import BuildingData, DayData
+from ems_sweep.data.model import DayData
 from ems_sweep.optimize import schedule as S
-from ems_sweep.optimize.execute import execute_plan
+from ems_sweep.optimize.execute import PlanInForce, execute_plan
 from ems_sweep.optimize.schedule import DaySchedule
-from ems_sweep.optimize.state import PeriodEnd, StorageState, end_state
+from ems_sweep.optimize.state import StorageState, end_state
 from ems_sweep.pipelines import kpis
+from ems_sweep.pipelines.planning import (
+    VIOLATIONS,
+    Horizon,
+    JobPeriod,
+    Planner,
+    RunOptions,
+    checker_verdict,
+)
+
+if TYPE_CHECKING:
+    from ems_sweep.pipelines.days import DayRun
 
 log = logging.getLogger(__name__)
 
 
-def _plan(
-    ahead: list[DayData],
-    cfg: DictConfig,
-    state: StorageState,
-    timings: Any,
-    period_end: PeriodEnd | None,
-) -> tuple[DaySchedule | None, str]:
-    from ems_sweep.pipelines.days import _optimize
-
-    return _optimize(ahead, cfg, state, None, timings, period_end)
-
-
 def execute_days(
-    runs: list[Any],
-    dates: list[dt.date],
-    days: dict[dt.date, DayData],
-    start: StorageState,
-    cfg: DictConfig,
-    timings: Any,
-    forecaster: Forecaster,
-    history: BuildingData,
-    period_end: PeriodEnd,
-    forbidden_starts: dict[str, set[int]] | None = None,
+    runs: list[DayRun], period: JobPeriod, planner: Planner, options: RunOptions
 ) -> StorageState:
-    """Replace each run's optimized schedule by the executed one; returns the final state."""
-    from ems_sweep.optimize import baseline_day, check_schedule
-    from ems_sweep.pipelines.days import OK, VIOLATIONS, horizon_dates
+    """Replace each run's optimized schedule by the executed one; returns the final state.
 
-    horizon = int(cfg.pipeline.horizon_days)
-    state = start
+    Plans without learned preferences; options.forecaster and options.history must be set."""
+    from ems_sweep.optimize import baseline_day, check_schedule
+
+    cfg, timings = planner.cfg, planner.timings
+    planner = planner.without_preferences()
+    forecaster, history = options.forecaster, options.history
+    assert forecaster is not None and history is not None, "run_days sets both"
+    state = period.start
     for i, run in enumerate(runs):
         perfect_row = dict(run.row)
         run.perfect, run.reference = run.optimized, None
-        planned = horizon_dates(dates, i, horizon)
-        end_rule = period_end if planned[-1] == dates[-1] else None
+        planned = period.planned(i)
+        end_rule = period.end_rule_for(planned)
         history_now = History(history, before=run.date)
-        plan, reason, forecast = None, "", None
+        plan, reason, horizon = None, "", None
         try:
-            ahead = [forecaster.forecast(history_now, known_part(days[d])) for d in planned]
-            forecast = ahead[0]
-            plan, reason = _plan(ahead, cfg, state, timings, end_rule)
+            ahead = [forecaster.forecast(history_now, known_part(period.days[d])) for d in planned]
+            horizon = Horizon(ahead, end_rule)
+            plan, reason = planner.plan(horizon, state)
         except ForecastError as exc:
             reason = str(exc)
-        actual = days[run.date]
+        actual = period.days[run.date]
         figures: dict[str, float] = {"forecast_plan_failed": float(plan is None)}
-        if plan is not None and forecast is not None:
-            replans = replan_day(plan, ahead, actual, cfg, state, forecaster, timings, end_rule)
+        if plan is not None and horizon is not None:
+            replans = replan_day(plan, horizon, actual, state, forecaster, planner)
+            in_force, today = PlanInForce(plan, replans), horizon.days[0]
             executed, more = execute_plan(
-                plan, forecast, actual, cfg, state, forecaster.knows_cycles, replans
+                in_force, today, actual, cfg, state, forecaster.knows_cycles
             )
             figures["replans"] = float(len(replans))
             figures.update(more)
@@ -97,20 +92,14 @@ def execute_days(
             )
             executed = baseline_day(actual, cfg, state)
             executed.notes.append(f"no plan ({reason}): baseline rules from the executed state")
-        if forecast is not None:
-            figures.update(forecast_errors(forecast, actual))
+        if horizon is not None:
+            figures.update(forecast_errors(horizon.days[0], actual))
         run.planned, run.optimized = plan, executed
         run.reason = "" if plan is not None else f"no plan: {reason}"
         started = time.perf_counter()
-        run.violations = list(check_schedule(executed, actual, cfg, forbidden_starts))
+        run.violations = list(check_schedule(executed, actual, cfg, options.forbidden_starts))
         timings.check_s += time.perf_counter() - started
-        if run.status == VIOLATIONS and perfect_row.get("reason", "").startswith("baseline"):
-            pass  # the baseline's own violations stay the day's verdict
-        elif run.violations:
-            run.status = VIOLATIONS
-            run.reason = f"{len(run.violations)} violation(s), first: {run.violations[0]}"
-        else:
-            run.status = OK
+        _verdict(run, perfect_row)
         run.row = kpis.day_row(run, cfg, None)
         run.row.update(figures)
         run.row.update(perfect_figures(perfect_row, run.row))
@@ -119,31 +108,41 @@ def execute_days(
     return state
 
 
+def _verdict(run: DayRun, perfect_row: dict[str, Any]) -> None:
+    """The executed day's status: the baseline's own violations stay the day's verdict, else
+    the checker's verdict on the executed schedule."""
+    if run.status == VIOLATIONS and perfect_row.get("reason", "").startswith("baseline"):
+        return
+    run.status, reason = checker_verdict(run.violations)
+    run.reason = reason or run.reason
+
+
 def replan_day(
     plan: DaySchedule,
-    ahead: list[DayData],
+    horizon: Horizon,
     actual: DayData,
-    cfg: DictConfig,
     state: StorageState,
     forecaster: Forecaster,
-    timings: Any,
-    period_end: PeriodEnd | None,
+    planner: Planner,
 ) -> list[tuple[int, DaySchedule]]:
     """forecast.replan_hours: every N hours, re-plan the rest of today plus the look-ahead from
     the state the execution so far has reached (same forecasts; a forecast that knows the
     cycles is not re-planned). A re-plan that fails leaves the plan before it in force."""
+    cfg = planner.cfg
     hours = OmegaConf.select(cfg, "forecast.replan_hours")
     if not hours or forecaster.knows_cycles:
         return []
+    today = horizon.days[0]
     every = max(1, int(round(hours / actual.dt_h)))
     replans: list[tuple[int, DaySchedule]] = []
     for step in range(every, actual.n_steps, every):
-        so_far, _ = execute_plan(plan, ahead[0], actual, cfg, state, False, replans)
+        so_far, _ = execute_plan(PlanInForce(plan, replans), today, actual, cfg, state, False)
         table = so_far.table
         now = StorageState(
             float(table[S.BATTERY_ENERGY].iloc[step - 1]), float(table[S.EV_ENERGY].iloc[step - 1])
         )
-        later, reason = _plan([day_tail(ahead[0], step), *ahead[1:]], cfg, now, timings, period_end)
+        rest = replace(horizon, days=[day_tail(today, step), *horizon.days[1:]])
+        later, reason = planner.plan(rest, now)
         if later is None:
             log.info("%s: re-plan at step %d failed (%s)", actual.date, step, reason)
             continue

@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from ems_sweep.data.model import BuildingData
 from ems_sweep.optimize import forbidden_start_hours
 from ems_sweep.pipelines import preferences as prefs
-from ems_sweep.pipelines.days import Timings, run_days
+from ems_sweep.pipelines.days import RunOptions, Timings, run_days
 from ems_sweep.pipelines.output import Extras, finish_job
 from ems_sweep.pipelines.result import JobResult
 
@@ -144,30 +144,38 @@ def run_learning(cfg: DictConfig, job_dir: Path) -> JobResult:
         float(p.prior_strength),
     )
     time_learn = time.perf_counter() - started
-    threshold = float(p.preference_threshold)
     learned = {d: post.mean for d, post in posteriors.items() if post.observations > 0}
     forbidden = forbidden_start_hours(learned, cfg) or None
 
     timings = Timings()
-    runs = run_days(
-        building, optimize, cfg, timings, learned or None, forbidden, with_reference=True
-    )
+    options = RunOptions(learned or None, forbidden, with_reference=True)
+    runs = run_days(building, optimize, cfg, timings, options)
+    extras = learning_extras(cfg, posteriors, train, optimize)
+    extras.metrics["time_learn_s"] = time_learn
+    return finish_job(cfg, Path(job_dir), building, runs, timings, time_data, extras)
 
-    pref_frame = preferences_frame(posteriors, threshold)
-    curve = curve_frame(posteriors)
+
+def learning_extras(
+    cfg: DictConfig,
+    posteriors: dict[str, prefs.DevicePosterior],
+    train: list[dt.date],
+    optimize: list[dt.date],
+) -> Extras:
+    """What a learning job adds to its files: the learning figures and curves, the learned
+    preferences, the report's section and notes."""
+    p = cfg.pipeline
+    threshold = float(p.preference_threshold)
     conv = float(p.convergence_threshold)
-
+    curve = curve_frame(posteriors)
     curves = {}
     for device, d in curve.groupby("device", sort=False) if len(curve) else []:
         for key in ("js_step", "js_prior"):
             curves[f"{device}_{key}"] = pd.DataFrame(
                 {"step": d["day_index"] - 1, "value": d[key], "date": d["date"]}
             )
-    metrics = learning_metrics(posteriors, conv, len(train), len(optimize))
-    metrics["time_learn_s"] = time_learn
     mode = p.preference_mode.value
-    extras = Extras(
-        metrics=metrics,
+    return Extras(
+        metrics=learning_metrics(posteriors, conv, len(train), len(optimize)),
         curves=curves,
         sections=[learning_section(posteriors, threshold, conv)],
         notes=[
@@ -178,10 +186,9 @@ def run_learning(cfg: DictConfig, job_dir: Path) -> JobResult:
             *[
                 f"{d}: no start observed while training; not constrained"
                 for d in posteriors
-                if d not in learned
+                if posteriors[d].observations == 0
             ],
         ],
-        preferences=pref_frame,
+        preferences=preferences_frame(posteriors, threshold),
         curve=curve,
     )
-    return finish_job(cfg, Path(job_dir), building, runs, timings, time_data, extras)

@@ -15,6 +15,7 @@ import logging
 from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.data.model import BuildingData, DayData
+from ems_sweep.data.slicing import slice_day
 from ems_sweep.optimize.state import StorageState, end_state, initial_state
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,10 @@ def _warmup_day(building: BuildingData, date: dt.date, cfg: DictConfig) -> DayDa
     from ems_sweep.data.slicing import DayNotAvailableError
 
     try:
-        return building.day(date)
+        return slice_day(building, date)
     except DayNotAvailableError:
         one_day = OmegaConf.merge(cfg, {"start_date": date.isoformat(), "n_days": 1})
-        return load_building(one_day).day(date)
+        return slice_day(load_building(one_day), date)
 
 
 def warm_start(building: BuildingData, first: dt.date, cfg: DictConfig) -> tuple[StorageState, str]:

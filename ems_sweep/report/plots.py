@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -89,32 +90,9 @@ def schedule_plot(
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, h)
     store = axes[-1]
-    # The import price is the tariff's, the same for every schedule: drawn once, under them.
     first = next(iter(shown.values()), None)
-    if first is not None and S.IMPORT_PRICE in first:
-        price = first[S.IMPORT_PRICE].to_numpy(float)
-        price_ax = store.twinx()
-        edges = np.arange(len(price) + 1) * dt_h
-        price_ax.stairs(price, edges, color="black", linestyle=":", label="import price")
-        price_ax.set_ylabel("import price (EUR/kWh)")
-        spread = max(float(price.max() - price.min()), 0.01)
-        price_ax.set_ylim(price.min() - 0.1 * spread, price.max() + 0.6 * spread)
-        handles["import price (lower panel)"] = price_ax.get_legend_handles_labels()[0][0]
-    styles = ["--", "-", "-."]
-    for i, (kind, t) in enumerate(shown.items()):
-        x = np.arange(len(t) + 1) * dt_h
-        for col, start_col, name, color in (
-            (S.BATTERY_ENERGY, "battery_start_kwh", "battery", "#ff7f0e"),
-            (S.EV_ENERGY, "ev_start_kwh", "EV", "#2ca02c"),
-        ):
-            if col not in t or not np.any(t[col].to_numpy() > 0):
-                continue
-            start = float(t[start_col].iloc[0]) if start_col in t else np.nan
-            y = np.concatenate([[start], t[col].to_numpy(float)])
-            store.plot(x, y, linestyle=styles[i % 3], color=color, label=f"{name} energy, {kind}")
-    store.set_ylabel("stored energy (kWh)")
-    store.set_xlabel("hour of the day (local time)")
-    store.set_title("Battery and EV stored energy, import price")
+    handles.update(_price_line(store, first, dt_h))
+    _storage_lines(store, shown, dt_h)
     for h, label in zip(*store.get_legend_handles_labels(), strict=True):
         handles[label] = h
     store.set_xlim(0, len(first) * dt_h if first is not None else 24)
@@ -124,6 +102,41 @@ def schedule_plot(
     fig.subplots_adjust(left=0.07, right=0.8, top=0.9, bottom=0.07, hspace=0.4)
     fig.savefig(path)
     return path
+
+
+def _price_line(ax: Axes, table: pd.DataFrame | None, dt_h: float) -> dict[str, object]:
+    """The import price on a twin axis of `ax`; its legend handle (none without a price).
+
+    The import price is the tariff's, the same for every schedule: drawn once, under them."""
+    if table is None or S.IMPORT_PRICE not in table:
+        return {}
+    price = table[S.IMPORT_PRICE].to_numpy(float)
+    price_ax = ax.twinx()
+    edges = np.arange(len(price) + 1) * dt_h
+    price_ax.stairs(price, edges, color="black", linestyle=":", label="import price")
+    price_ax.set_ylabel("import price (EUR/kWh)")
+    spread = max(float(price.max() - price.min()), 0.01)
+    price_ax.set_ylim(price.min() - 0.1 * spread, price.max() + 0.6 * spread)
+    return {"import price (lower panel)": price_ax.get_legend_handles_labels()[0][0]}
+
+
+def _storage_lines(ax: Axes, tables: Mapping[str, pd.DataFrame], dt_h: float) -> None:
+    """Battery and EV stored energy of each schedule, from the day's start state (step edges)."""
+    styles = ["--", "-", "-."]
+    for i, (kind, t) in enumerate(tables.items()):
+        x = np.arange(len(t) + 1) * dt_h
+        for col, start_col, name, color in (
+            (S.BATTERY_ENERGY, "battery_start_kwh", "battery", "#ff7f0e"),
+            (S.EV_ENERGY, "ev_start_kwh", "EV", "#2ca02c"),
+        ):
+            if col not in t or not np.any(t[col].to_numpy() > 0):
+                continue
+            start = float(t[start_col].iloc[0]) if start_col in t else np.nan
+            y = np.concatenate([[start], t[col].to_numpy(float)])
+            ax.plot(x, y, linestyle=styles[i % 3], color=color, label=f"{name} energy, {kind}")
+    ax.set_ylabel("stored energy (kWh)")
+    ax.set_xlabel("hour of the day (local time)")
+    ax.set_title("Battery and EV stored energy, import price")
 
 
 def daily_cost_plot(path: Path, daily: pd.DataFrame, title: str) -> Path:

@@ -104,8 +104,40 @@ def write_report(
     notes: Sequence[str] = (),
     extra_sections: Sequence[str] = (),
 ) -> Path:
-    """Write report.md in job_dir (plot links relative, so the folder can move)."""
+    """Write report.md in job_dir (plot links relative, so the folder can move).
+
+    Nine parameters: the one caller (pipelines/output.finish_job, owned by the result-contract
+    work of issue 18) passes the job's outcome piece by piece; they become one argument when
+    that caller hands over its JobResult."""
     job_dir = Path(job_dir)
+    lines = [*_header(cfg, status, error), "## Job figures", ""]
+    lines += [
+        _table(
+            [[label, metrics[key], unit] for key, label, unit in MAIN_FIGURES if key in metrics],
+            ["figure", "value", "unit"],
+        ),
+        "",
+    ]
+    lines += list(extra_sections)
+    lines += _day_tables(daily)
+    if plots:
+        lines += ["## Plots", ""]
+        lines += [f"- [{p.stem}]({p.relative_to(job_dir).as_posix()})" for p in plots]
+        lines.append("")
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    lines += [
+        "Files: `daily.csv` (one row per day, every KPI), `schedules.csv` (every step of every "
+        "schedule), `summary.json` (job figures).",
+        "",
+    ]
+    path = job_dir / REPORT_FILE
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _header(cfg: DictConfig, status: str, error: str | None) -> list[str]:
+    """Title, status and what the job compared: hardware, shifting rule, baseline, period end."""
     hw = [f"battery {cfg.battery.capacity_kwh:g} kWh" if cfg.battery.enabled else "no battery"]
     hw.append(f"EV {cfg.ev.capacity_kwh:g} kWh" if cfg.ev.enabled else "no EV")
     shift = f"up to {cfg.mode.max_delay_hours:g} h " + (
@@ -113,7 +145,7 @@ def write_report(
         if cfg.mode.allow_advance
         else "later than observed, never earlier (mode.allow_advance=false)"
     )
-    lines = [
+    return [
         f"# {cfg.pipeline.name.value.capitalize()} job: {cfg.building.name}, {cfg.mode.name.value}",
         "",
         f"Status: **{status}**" + (f" ({error})" if error else ""),
@@ -144,33 +176,17 @@ def write_report(
             "(end_storage=value)."
         ),
         "",
-        "## Job figures",
-        "",
-        _table(
-            [[label, metrics[key], unit] for key, label, unit in MAIN_FIGURES if key in metrics],
-            ["figure", "value", "unit"],
-        ),
-        "",
     ]
-    lines += list(extra_sections)
-    if len(daily):
-        cols = [c for c in DAILY_COLUMNS if c in daily]
-        lines += ["## Days", "", _table(daily[cols].values.tolist(), cols), ""]
-        cols = [c for c in DATA_COLUMNS if c in daily]
-        if len(cols) > 2:
-            rows = daily[cols].fillna("").values.tolist()
-            lines += ["## Data and meters", "", _table(rows, cols), ""]
-    if plots:
-        lines += ["## Plots", ""]
-        lines += [f"- [{p.stem}]({p.relative_to(job_dir).as_posix()})" for p in plots]
-        lines.append("")
-    if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    lines += [
-        "Files: `daily.csv` (one row per day, every KPI), `schedules.csv` (every step of every "
-        "schedule), `summary.json` (job figures).",
-        "",
-    ]
-    path = job_dir / REPORT_FILE
-    path.write_text("\n".join(lines))
-    return path
+
+
+def _day_tables(daily: pd.DataFrame) -> list[str]:
+    """The days table and, where daily.csv has them, the data-and-meters table."""
+    if not len(daily):
+        return []
+    cols = [c for c in DAILY_COLUMNS if c in daily]
+    lines = ["## Days", "", _table(daily[cols].values.tolist(), cols), ""]
+    cols = [c for c in DATA_COLUMNS if c in daily]
+    if len(cols) > 2:
+        rows = daily[cols].fillna("").values.tolist()
+        lines += ["## Data and meters", "", _table(rows, cols), ""]
+    return lines

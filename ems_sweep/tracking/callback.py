@@ -1,4 +1,4 @@
-"""Hydra callback: one MLflow run per job, one parent run per sweep (the only MLflow writer).
+"""Hydra callback: one MLflow run per job, one parent run per sweep (writers: README, "Tracking").
 
 Main process (on_multirun_start/end): creates the store, the experiment(s) and the parent run
 before any worker starts, writes the parent id into the sweep dir, and ends the parent with the
@@ -25,6 +25,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from ems_sweep.analysis.sweep_table import parent_description
 from ems_sweep.names import (
     ERROR_FILE,
     SWEEP_TABLE_FILE,
@@ -34,7 +35,6 @@ from ems_sweep.names import (
     TAG_SWEEP_DIR,
     TAG_SWEPT_KEYS,
 )
-from ems_sweep.sweep_table import parent_description
 from ems_sweep.tracking.record import build_record, find_sweep_dir, write_marker
 from ems_sweep.tracking.sweep import (
     best_and_worst,
@@ -233,7 +233,7 @@ class MlflowTrackingCallback(Callback):
             record_sweep_end(sweep_dir, status)
         if not sweep or not sweep.get("parents") or sweep_dir is None:
             return
-        from ems_sweep.report.sweep_html import log_report
+        from ems_sweep.analysis.sweep_html import log_report
         from ems_sweep.tracking.logger import finish_parent
         from ems_sweep.tracking.store import Store
 
@@ -266,7 +266,7 @@ class MlflowTrackingCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if not _enabled(config):
             return
-        from ems_sweep import outcome
+        from ems_sweep.cli import outcome
 
         if not _is_multirun(config) and outcome.rejected():
             return  # a config error stopped the run before any work: nothing to log

@@ -180,9 +180,9 @@ def _yaml_text(config: dict[str, Any]) -> str:
 
 
 def _log_model(store: Store, run_id: str, record: JobRecord) -> None:
-    """Serving hook: ems_sweep.serving.log_optimizer_model inside the child's active run."""
+    """Serving hook: ems_sweep.serving.model.log_optimizer_model inside the child's active run."""
     try:
-        from ems_sweep.serving import log_optimizer_model
+        from ems_sweep.serving.model import log_optimizer_model
     except ImportError as exc:
         warnings.warn(f"tracking.log_model=true but {exc}; model not logged", stacklevel=2)
         log.warning("tracking.log_model=true but ems_sweep.serving is unavailable: %s", exc)

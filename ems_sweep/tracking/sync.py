@@ -4,7 +4,7 @@ The job's files are the truth. A job counts as logged when its experiment holds 
 with its job dir (`ems_sweep.job_dir`) that matches them: the status the files give, every
 metric of summary.json, and (when artifacts are logged) summary.json among its artifacts.
 Anything else (no run, a run cut off while logging, left RUNNING, or marked FAILED by a store
-error) is replaced. A sweep dir gets its parent run (found by `ems_sweep.sweep_dir`, else
+error) is replaced. A sweep dir gets its parent run (found by `ems_sweep.cli.sweep_dir`, else
 created) with its table, and a parent left RUNNING (the sweep's process died, or the store
 failed at its end) is ended: FINISHED when every job dir has its summary.json, else FAILED.
 """

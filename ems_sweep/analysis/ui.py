@@ -1,4 +1,4 @@
-"""`python -m ems_sweep.ui`: the MLflow UI on the project's store, with the right roots.
+"""`python -m ems_sweep.analysis.ui`: the MLflow UI on the project's store, with the right roots.
 
 `mlflow ui` run by hand starts on ./mlflow.db and shows an empty page; this launcher points the
 server at the store the sweeps log to (backend URI and artifact root), checks the port first,
@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 
-from ems_sweep.report.sweep_store import (
+from ems_sweep.analysis.sweep_store import (
     CompareError,
     check_store_exists,
     resolve_uri,
@@ -145,11 +145,15 @@ def runs_urls(url: str) -> list[tuple[str, str]]:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    try:
-        # generous: a server that has just started answers its first API call slowly
-        with urllib.request.urlopen(request, timeout=30) as response:
-            experiments = json.loads(response.read()).get("experiments", [])
-    except (urllib.error.URLError, OSError, ValueError):
+    experiments: list[dict] | None = None
+    for _attempt in range(3):  # a just-started server on a loaded machine answers slowly at first
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                experiments = json.loads(response.read()).get("experiments", [])
+            break
+        except (urllib.error.URLError, OSError, ValueError):
+            continue
+    if experiments is None:
         return []
     return [
         (e["name"], f"{url}/#/experiments/{e['experiment_id']}?{RUNS_VIEW}")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ems_sweep.analysis.sweep_store import CompareError
 from ems_sweep.names import TAG_JOB_NUM, TAG_OVERRIDES
-from ems_sweep.report.sweep_store import CompareError
 
 DEFAULT_METRIC = "savings_pct"
 FINISHED = "FINISHED"

@@ -126,14 +126,16 @@ def footer(sweep_dir: Path, sweep: dict[str, Any], tracking_on: bool) -> list[st
     lines.append(f"Runs: MLflow store {uri}")
     for experiment, run_id in parents.items():
         lines.append(f"  experiment {experiment}, parent run sweep-{sweep_dir.name} ({run_id})")
-    from ems_sweep.report.sweep_store import default_tracking_uri
+    from ems_sweep.analysis.sweep_store import default_tracking_uri
 
     store_arg = "" if uri == default_tracking_uri() else f" --tracking-uri {uri}"
     first = next(iter(parents.values()))
     lines.append("Next:")
-    lines.append(f"  python -m ems_sweep.compare --sweep {first}{store_arg}   # best/worst, pivot")
+    lines.append(
+        f"  python -m ems_sweep.analysis.compare --sweep {first}{store_arg}   # best/worst, pivot"
+    )
     if not uri.startswith(("http://", "https://")):
-        lines.append(f"  python -m ems_sweep.ui{store_arg}   # MLflow UI on this store")
+        lines.append(f"  python -m ems_sweep.analysis.ui{store_arg}   # MLflow UI on this store")
     else:
         lines.append(f"  open {uri}   # MLflow UI")
     return lines
@@ -176,7 +178,7 @@ class SweepReportCallback(Callback):
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from ems_sweep.report.sweep_html import from_sweep_dir, write_report
+        from ems_sweep.analysis.sweep_html import from_sweep_dir, write_report
         from ems_sweep.tracking.sweep import (
             sweep_overrides,
             sweep_table,

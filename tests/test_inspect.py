@@ -1,4 +1,4 @@
-"""`python -m ems_sweep.data.inspect`: read before a sweep; its exit status."""
+"""`python -m ems_sweep.pipelines.inspect`: read before a sweep; its exit status."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from ems_sweep.data.inspect import main
+from ems_sweep.pipelines.inspect import main
 
 R4 = "DE_KN_residential4"
 
@@ -61,7 +61,14 @@ def test_inspect_command_line(week, tmp_path):
     path = tmp_path / "res4.csv"
     week.to_csv(path, index_label="utc_timestamp")
     proc = subprocess.run(
-        [sys.executable, "-m", "ems_sweep.data.inspect", str(path), "--building", "cossmic_res4"],
+        [
+            sys.executable,
+            "-m",
+            "ems_sweep.pipelines.inspect",
+            str(path),
+            "--building",
+            "cossmic_res4",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ems_sweep.report.sweep_analysis import NO_FINISHED_JOB, Comparison, cell_texts, dim_name, unit
-from ems_sweep.report.sweep_store import Sweep
+from ems_sweep.analysis.sweep_analysis import (
+    NO_FINISHED_JOB,
+    Comparison,
+    cell_texts,
+    dim_name,
+    unit,
+)
+from ems_sweep.analysis.sweep_store import Sweep
 
 
 def fmt(metric: str, value: float) -> str:

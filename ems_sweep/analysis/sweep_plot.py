@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ems_sweep.report.sweep_analysis import unit
+from ems_sweep.analysis.sweep_analysis import unit
 
 MAX_BAR_ROWS = 12
 # Values are written into the heatmap cells up to this many per panel; beyond, text rendering

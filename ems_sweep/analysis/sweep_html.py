@@ -3,8 +3,8 @@
 Sections: the sweep table, the best and worst jobs, a heatmap of savings over the two most
 varied swept keys, savings against each swept numeric value, the failed jobs with their errors.
 Written at the end of every multirun into the sweep dir (from the job files, tracking on or
-off) and logged to the parent run; `python -m ems_sweep.compare` writes the same report from
-the MLflow runs of any sweep. No JavaScript: it opens anywhere, offline, as it was written.
+off) and logged to the parent run; `python -m ems_sweep.analysis.compare` writes the same
+report from the MLflow runs of any sweep. No JavaScript: it opens anywhere, offline, as written.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from ems_sweep.analysis.sweep_table import FIGURES, NA, NA_NOTE
 from ems_sweep.names import SWEEP_REPORT_FILE
-from ems_sweep.sweep_table import FIGURES, NA, NA_NOTE
 
 SAVINGS = "savings_pct"  # the figure the report ranks and maps: the period's savings [%]
 OK = "ok"
@@ -113,7 +113,7 @@ def from_sweep_dir(sweep_dir: Path, keys: list[str], facts: list[str]) -> Report
 
 def from_comparison(title: str, runs: pd.DataFrame, dims: list[str], facts: list[str]):
     """The report from compare's normalized runs frame (one MLflow run per row)."""
-    from ems_sweep.report.sweep_analysis import FINISHED, dim_name
+    from ems_sweep.analysis.sweep_analysis import FINISHED, dim_name
 
     keys = [k for k in ("building", "mode") if runs[k].nunique() > 1] or ["building"]
     jobs = pd.DataFrame(

@@ -12,7 +12,6 @@ that has the project's requirements installed.
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import importlib.resources
 import logging
@@ -32,8 +31,8 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, Schema
 from omegaconf import DictConfig, OmegaConf
 
-from ems_sweep.config import ConfigError, Source
-from ems_sweep.serving_rows import INPUT_COLUMNS, RowError, RowSpec, base_config, row_configs
+from ems_sweep.config import Source
+from ems_sweep.serving.rows import INPUT_COLUMNS, RowError, RowSpec, base_config, row_configs
 
 CONFIG_ARTIFACT = "config"
 DATA_ARTIFACT = "building_data"
@@ -160,7 +159,7 @@ def package_code(target: Path) -> Path:
     In an editable install the config tree lives outside the package folder, so copying the
     folder alone would leave Hydra nothing to compose from where the model is loaded.
     """
-    source = Path(__file__).resolve().parent
+    source = Path(__file__).resolve().parents[1]  # the ems_sweep package (this is serving/model.py)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     package = target / source.name
     shutil.copytree(source, package, ignore=ignore)
@@ -219,7 +218,7 @@ def log_optimizer_model(
                 name=name,
                 flavor=mlflow.pyfunc,
                 run_id=run_id,
-                python_model=str(Path(__file__).with_name("serving_entry.py")),
+                python_model=str(Path(__file__).with_name("entry.py")),
                 artifacts=artifacts,
                 code_paths=[str(code)],
                 signature=SIGNATURE,
@@ -265,36 +264,3 @@ def _config_from_params(run_id: str, params: dict[str, str]) -> dict[str, Any]:
             f"Run {run_id} has neither a config.yaml artifact nor config params to rebuild from"
         )
     return OmegaConf.to_container(OmegaConf.from_dotlist(dotlist))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ems_sweep.serving", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    log_cmd = sub.add_parser("log", help="log the optimizer model into a finished run")
-    log_cmd.add_argument("--run-id", required=True)
-    log_cmd.add_argument("--name", default="optimizer")
-    log_cmd.add_argument(
-        "--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI or the project's store"
-    )
-    args = parser.parse_args(argv)
-    mlflow.set_tracking_uri(args.tracking_uri or _default_tracking_uri())
-    try:
-        info = log_optimizer_model(run_config(args.run_id), name=args.name, run_id=args.run_id)
-    except (MlflowException, ConfigError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Logged model {info.model_uri} (runs:/{args.run_id}/{args.name})")
-    return 0
-
-
-def _default_tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI, else the project's store as the tracking callback resolves it."""
-    import os
-
-    from ems_sweep.tracking.store import resolve_store
-
-    return os.environ.get("MLFLOW_TRACKING_URI") or resolve_store({}, Path.cwd()).uri
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""`python -m ems_sweep.data.inspect <file> [--id PREFIX]`: a building file as the loader reads it.
+"""`python -m ems_sweep.pipelines.inspect <file> [--id PREFIX]`: a building file as read.
 
 What a researcher runs before a sweep. It loads every local day of the file with the job's own
 loader (same column mapping, quality rules and thresholds) and prints:
@@ -43,6 +43,7 @@ from ems_sweep.data.readers import (
     read_tidy,
     utc_index,
 )
+from ems_sweep.data.slicing import slice_day
 
 SHIFTABLE_NAMES = ("dishwasher", "washing_machine", "dryer", "tumble_dryer")
 NOT_DEVICES = ("pv", "grid_import", "grid_export", "ev")
@@ -128,7 +129,7 @@ def inspect_file(cfg: DictConfig) -> Inspection:
     data = load_building(cfg)
     state, baselines = initial_state(cfg), {}
     for date in data.days():
-        sched = baseline_day(data.day(date), cfg, state)
+        sched = baseline_day(slice_day(data, date), cfg, state)
         baselines[date] = sched.table
         state = end_state(sched)
     return Inspection(cfg, data, baselines)
@@ -181,6 +182,8 @@ def quality_lines(data: BuildingData) -> list[str]:
 
 
 def fidelity_lines(ins: Inspection) -> list[str]:
+    """The baseline (battery=none ev=none) against the meters over the usable days: energies,
+    the bill at the job's tariff and what explains the difference."""
     from ems_sweep.optimize import schedule as S
 
     frame, tables = ins.data.frame, ins.baselines
@@ -194,43 +197,8 @@ def fidelity_lines(ins: Inspection) -> list[str]:
         return lines + ["  no grid import meter: nothing to compare"]
     m_imp = used[OBSERVED_IMPORT].to_numpy()
     m_exp = used[OBSERVED_EXPORT].to_numpy() if OBSERVED_EXPORT in used else np.zeros(len(m_imp))
-    b_imp, b_exp = base[S.IMPORT].to_numpy(), base[S.EXPORT].to_numpy()
-    pi, pe = base[S.IMPORT_PRICE].to_numpy(), base[S.EXPORT_PRICE].to_numpy()
-    net_diff = np.abs((b_imp - b_exp) - (m_imp - m_exp))
-    lines += [
-        f"  import   metered {m_imp.sum():10.1f} kWh   baseline {b_imp.sum():10.1f} kWh   "
-        f"max |diff| per step {np.abs(b_imp - m_imp).max():.3f} kWh",
-    ]
-    if OBSERVED_EXPORT in used:
-        lines += [
-            f"  export   metered {m_exp.sum():10.1f} kWh   baseline {b_exp.sum():10.1f} kWh",
-            f"  net exchange: max |diff| per step {net_diff.max():.3f} kWh, steps differing "
-            f"{int((net_diff > 1e-6).sum())} of {len(net_diff)}",
-        ]
-    else:
-        lines.append(
-            f"  export   not metered; the estimate exports {b_exp.sum():.1f} kWh (PV hours "
-            "without import: base load + devices, at most the PV, data/files.py)"
-        )
-        sunny = base[S.PV].to_numpy() > 0.5 * ins.data.dt_h
-        if sunny.sum() >= 24 and (m_imp[sunny] > 1e-3).all():
-            lines.append(
-                f"  the house imports in all {int(sunny.sum())} steps with PV > 0.5 kW: the PV "
-                "looks fed in through its own meter (full feed-in); building.pv_columns=[] "
-                "leaves it out (consumption = import)"
-            )
-    metered_bill = float(np.sum(m_imp * pi) - np.sum(m_exp * pe))
-    baseline_bill = float(np.sum(b_imp * pi) - np.sum(b_exp * pe))
-    net = m_imp - m_exp
-    netting = float(np.sum(np.maximum(net, 0) * pi) - np.sum(np.maximum(-net, 0) * pe))
-    netting -= metered_bill
-    both = int(np.sum((m_imp > 1e-9) & (m_exp > 1e-9)))
-    lines += [
-        f"  bill at tariff={ins.cfg.tariff.kind.value}: metered {metered_bill:.2f} EUR, baseline "
-        f"{baseline_bill:.2f} EUR, difference {baseline_bill - metered_bill:+.2f} EUR",
-        f"    of which netting within the step {netting:+.2f} EUR ({both} steps with both "
-        "import and export)",
-    ]
+    lines += _exchange_lines(ins, base, m_imp, m_exp, OBSERVED_EXPORT in used)
+    lines += _bill_lines(ins, base, m_imp, m_exp)
     raised = np.maximum(
         (base[S.FIXED_LOAD] + base[S.APPLIANCES]).to_numpy() - (m_imp - m_exp + base[S.PV]), 0.0
     )
@@ -249,6 +217,60 @@ def fidelity_lines(ins: Inspection) -> list[str]:
             "ev.follow_meter=true)"
         )
     return lines
+
+
+def _exchange_lines(
+    ins: Inspection, base: pd.DataFrame, m_imp: np.ndarray, m_exp: np.ndarray, export_metered: bool
+) -> list[str]:
+    """Metered vs baseline import and export (or, unmetered, the estimate's export)."""
+    from ems_sweep.optimize import schedule as S
+
+    b_imp, b_exp = base[S.IMPORT].to_numpy(), base[S.EXPORT].to_numpy()
+    net_diff = np.abs((b_imp - b_exp) - (m_imp - m_exp))
+    lines = [
+        f"  import   metered {m_imp.sum():10.1f} kWh   baseline {b_imp.sum():10.1f} kWh   "
+        f"max |diff| per step {np.abs(b_imp - m_imp).max():.3f} kWh",
+    ]
+    if export_metered:
+        return lines + [
+            f"  export   metered {m_exp.sum():10.1f} kWh   baseline {b_exp.sum():10.1f} kWh",
+            f"  net exchange: max |diff| per step {net_diff.max():.3f} kWh, steps differing "
+            f"{int((net_diff > 1e-6).sum())} of {len(net_diff)}",
+        ]
+    lines.append(
+        f"  export   not metered; the estimate exports {b_exp.sum():.1f} kWh (PV hours "
+        "without import: base load + devices, at most the PV, data/files.py)"
+    )
+    sunny = base[S.PV].to_numpy() > 0.5 * ins.data.dt_h
+    if sunny.sum() >= 24 and (m_imp[sunny] > 1e-3).all():
+        lines.append(
+            f"  the house imports in all {int(sunny.sum())} steps with PV > 0.5 kW: the PV "
+            "looks fed in through its own meter (full feed-in); building.pv_columns=[] "
+            "leaves it out (consumption = import)"
+        )
+    return lines
+
+
+def _bill_lines(
+    ins: Inspection, base: pd.DataFrame, m_imp: np.ndarray, m_exp: np.ndarray
+) -> list[str]:
+    """The metered and the baseline bill at the job's tariff, and the netting within a step."""
+    from ems_sweep.optimize import schedule as S
+
+    b_imp, b_exp = base[S.IMPORT].to_numpy(), base[S.EXPORT].to_numpy()
+    pi, pe = base[S.IMPORT_PRICE].to_numpy(), base[S.EXPORT_PRICE].to_numpy()
+    metered_bill = float(np.sum(m_imp * pi) - np.sum(m_exp * pe))
+    baseline_bill = float(np.sum(b_imp * pi) - np.sum(b_exp * pe))
+    net = m_imp - m_exp
+    netting = float(np.sum(np.maximum(net, 0) * pi) - np.sum(np.maximum(-net, 0) * pe))
+    netting -= metered_bill
+    both = int(np.sum((m_imp > 1e-9) & (m_exp > 1e-9)))
+    return [
+        f"  bill at tariff={ins.cfg.tariff.kind.value}: metered {metered_bill:.2f} EUR, baseline "
+        f"{baseline_bill:.2f} EUR, difference {baseline_bill - metered_bill:+.2f} EUR",
+        f"    of which netting within the step {netting:+.2f} EUR ({both} steps with both "
+        "import and export)",
+    ]
 
 
 def draw_map(ins: Inspection, path: Path) -> Path:
@@ -337,7 +359,7 @@ def report(ins: Inspection, png: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ems_sweep.data.inspect",
+        prog="python -m ems_sweep.pipelines.inspect",
         description="Read a building file as the loader would: columns, quality per day, "
         "fidelity to the meters, and a days x hours status map (PNG).",
     )

@@ -199,7 +199,7 @@ class JoblibLauncher(_JoblibLauncher):
             ret.return_value = result
         except Exception as exc:  # a full disk: the log line above is all that is left
             log.error("Could not write the files of lost job #%d: %s", idx, exc)
-            from ems_sweep import outcome
+            from ems_sweep.cli import outcome
 
             outcome.note_unrecorded(f"#{idx} {' '.join(overrides)}")
             return ret

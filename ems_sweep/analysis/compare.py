@@ -1,4 +1,4 @@
-"""`python -m ems_sweep.compare`: the answer of a sweep at a glance, from the MLflow store.
+"""`python -m ems_sweep.analysis.compare`: the answer of a sweep at a glance, from the MLflow store.
 
 Reads the job runs of one sweep (the latest by default) with a single `mlflow.search_runs`
 call, prints the best and worst job by a metric, a building x mode pivot and the failed jobs,
@@ -15,15 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ems_sweep.names import (
-    COMPARE_PLOT_FILE,
-    COMPARE_TABLE_FILE,
-    REPORT_FILE,
-    SWEEP_REPORT_FILE,
-    TAG_SWEEP_DIR,
-)
-from ems_sweep.report.sweep_analysis import DEFAULT_METRIC, Comparison, compare_runs, csv_frame
-from ems_sweep.report.sweep_store import (
+from ems_sweep.analysis.sweep_analysis import DEFAULT_METRIC, Comparison, compare_runs, csv_frame
+from ems_sweep.analysis.sweep_store import (
     LATEST_SWEEP,
     CompareError,
     Sweep,
@@ -34,6 +27,13 @@ from ems_sweep.report.sweep_store import (
     load_runs,
     resolve_experiments,
     select_sweep,
+)
+from ems_sweep.names import (
+    COMPARE_PLOT_FILE,
+    COMPARE_TABLE_FILE,
+    REPORT_FILE,
+    SWEEP_REPORT_FILE,
+    TAG_SWEEP_DIR,
 )
 
 PARENT_ARTIFACT_DIR = "compare"
@@ -125,9 +125,9 @@ def write_files(
     sweep: Sweep, c: Comparison, folder: Path, filter_string: str | None = None
 ) -> CompareFiles:
     """The CSV of every selected run, the plot, report.md and the HTML report, in one folder."""
-    from ems_sweep.report.sweep_html import from_comparison, write_report
-    from ems_sweep.report.sweep_plot import plot_comparison
-    from ems_sweep.report.sweep_report import markdown_report
+    from ems_sweep.analysis.sweep_html import from_comparison, write_report
+    from ems_sweep.analysis.sweep_plot import plot_comparison
+    from ems_sweep.analysis.sweep_report import markdown_report
 
     folder.mkdir(parents=True, exist_ok=True)
     files = CompareFiles(
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> Comparison:
         raise CompareError(explain_empty(uri, experiments, sweep, args.filter))
     comparison = compare_runs(runs, args.metric)
 
-    from ems_sweep.report.sweep_report import terminal_summary
+    from ems_sweep.analysis.sweep_report import terminal_summary
 
     print(terminal_summary(sweep, comparison))
     if not args.no_files:
