@@ -240,9 +240,22 @@ def _params_per_run(uri: str) -> int | None:
     return round(row[0]) if row and row[0] else None
 
 
+def warm_up(root: Path) -> None:
+    """One untimed job with tracking and plots: the first call after a code change compiles
+    the bytecode and fills matplotlib's caches (14 s more than the next call, measured)."""
+    from sweep_bench import bench_env, init_store, store_uri
+
+    workdir = Path(tempfile.mkdtemp(prefix="warmup_", dir=root))
+    init_store(workdir)
+    cmd = [sys.executable, "-m", "ems_sweep", "n_days=1", f"tracking.uri={store_uri(workdir)}"]
+    cmd += [f"hydra.run.dir={workdir / 'run'}"]
+    subprocess.run(cmd, cwd=workdir, env=bench_env(), capture_output=True, check=False)
+
+
 def run_plan(quick: bool, rounds: int, root: Path, targets: list[str]) -> list[Measure]:
     """Every figure: the paired rounds of the 14-job sweep, then the 128- and 1,000-job sweeps."""
     measures: list[Measure] = []
+    warm_up(root)
     args, n_small = small_args(quick)
     label = f"{n_small} jobs x {'1' if quick else '7'} days @15 min"
     for r in range(rounds):
