@@ -58,10 +58,20 @@ def process_start_time() -> float:
 
 
 def peak_rss_mb() -> dict[str, float]:
-    """Peak resident memory of this process and of its waited-for children (solver binaries)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    return {"rss_mb": own, "children_rss_mb": kids}
+    """Peak resident memory of this process and of its waited-for children (solver binaries),
+    and the CPU seconds (user + system) of this process so far (not of its children: the
+    launcher reaps its joblib workers, whose own figures count them)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "rss_mb": own.ru_maxrss / 1024.0,
+        "children_rss_mb": kids.ru_maxrss / 1024.0,
+        "cpu_s": own.ru_utime + own.ru_stime,
+    }
+
+
+def _emit_usage(log_dir: str, event: str) -> None:
+    emit(log_dir, event, **peak_rss_mb())
 
 
 def emit(log_dir: str, event: str, **fields: Any) -> None:
@@ -119,7 +129,7 @@ def wrap_callbacks(targets: Iterable[str], log_dir: str) -> None:
 
 def watch_exit(log_dir: str) -> None:
     """Timestamps around the atexit handlers: the first registered runs last, and vice versa."""
-    atexit.register(emit, log_dir, "atexit_last")
+    atexit.register(_emit_usage, log_dir, "atexit_last")
 
 
 class BenchCallback(Callback):

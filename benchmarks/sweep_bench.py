@@ -1,8 +1,14 @@
 """Sweep benchmark: real `python -m ems_sweep ... -m` sweeps, timed and split, with targets.
 
-    python benchmarks/sweep_bench.py            # full run (~11 min on 2 idle cores), writes the
-                                                # table into benchmarks/README.md
+    python benchmarks/sweep_bench.py            # the figures of issue 17 (~20 min on 2 idle
+                                                # cores), writes the table into README.md
     python benchmarks/sweep_bench.py --quick    # tiny sizes, prints only (to test the script)
+    python benchmarks/sweep_bench.py --only startup --only sweeps --only scale
+                                                # the earlier split (issue 12's table)
+
+The issue-17 plan (bench_issue.py): the 14-job sweep in paired, interleaved rounds of the CLI
+(basic, joblib) and the plain loop (benchmarks/plain_loop.py, one process and joblib(2)), then
+128 and 1,000 one-day jobs with the run listing over their stores.
 
 Each sweep runs through the CLI in a fresh temp dir (its own outputs/ and MLflow store), with
 the probe callback `bench_callback.BenchCallback` added from the command line
@@ -29,6 +35,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_issue  # noqa: E402
 from bench_analysis import (  # noqa: E402
     JobTiming,
     SweepTiming,
@@ -156,18 +163,28 @@ def run_cli(args: list[str], workdir: Path, log_name: str) -> tuple[int, float, 
 
 
 def run_sweep(
-    spec: SweepSpec, launcher: str, n_jobs: int, root: Path, targets: list[str]
+    spec: SweepSpec,
+    launcher: str,
+    n_jobs: int,
+    root: Path,
+    targets: list[str],
+    raw_args: list[str] | None = None,
+    n_expected: int | None = None,
 ) -> SweepRun:
+    """One CLI sweep of spec (or of raw_args, n_expected jobs); joblib = the project's default
+    launcher (ems_joblib) with n_jobs workers."""
     workdir = Path(tempfile.mkdtemp(prefix=f"sweep_{launcher}_", dir=root))
     init_store(workdir)
     log_dir = workdir / "bench_log"
     sweep_dir = workdir / "outputs" / "multirun" / "bench"
     launch_args = ["hydra/launcher=basic"]
     if launcher == "joblib":
-        launch_args = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"]
-    args = [*spec.args(), *launch_args, f"hydra.sweep.dir={sweep_dir}"]
+        launch_args = ["hydra/launcher=ems_joblib", f"hydra.launcher.n_jobs={n_jobs}"]
+    sweep_args = spec.args() if raw_args is None else [a for a in raw_args if "launcher" not in a]
+    n_expected = spec.n_jobs if n_expected is None else n_expected
+    args = [*sweep_args, *launch_args, f"hydra.sweep.dir={sweep_dir}"]
     args += [*probe_args(log_dir, targets), "-m"]
-    print(f"  {spec.name} [{launcher}]: {spec.n_jobs} jobs in {workdir} ...", file=sys.stderr)
+    print(f"  {spec.name} [{launcher}]: {n_expected} jobs in {workdir} ...", file=sys.stderr)
     code, launch, exit_t = run_cli(args, workdir, "sweep")
     timing = analyse(log_dir, launch, exit_t)
     try:
@@ -184,7 +201,7 @@ def run_sweep(
         spec=spec.name,
         launcher=launcher,
         resolution=int(spec.fixed.get("resolution_min", 60)),
-        n_expected=spec.n_jobs,
+        n_expected=n_expected,
         returncode=code,
         timing=timing,
         store=store,
@@ -194,7 +211,7 @@ def run_sweep(
     )
     print(
         f"    wall {timing.wall_s:.1f} s, {run.jobs_per_min:.1f} jobs/min, failed {run.failed},"
-        f" runs {store.children if store else '?'}/{spec.n_jobs}, exit {code}",
+        f" runs {store.children if store else '?'}/{n_expected}, exit {code}",
         file=sys.stderr,
     )
     return run
@@ -361,9 +378,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["startup", "sweeps", "scale"],
-        help="run only these parts (repeatable; default: all)",
+        choices=["issue", "startup", "sweeps", "scale"],
+        help="run only these parts (repeatable; default: issue, the figures of issue 17)",
     )
+    parser.add_argument("--rounds", type=int, help="paired rounds (default 2, quick 1)")
     parser.add_argument("--resolutions", type=int, nargs="+", help="default: 15 60 (quick: 15)")
     parser.add_argument("--n-jobs", type=int, default=2, help="joblib workers (default 2)")
     parser.add_argument(
@@ -382,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json:
         raw = json.loads(args.from_json.read_text())
         info, argv_text, runs, startup, scale = from_raw(raw)
-        return report(args, info, argv_text, runs, startup, scale)
-    parts = set(args.only or ["startup", "sweeps", "scale"])
+        measures = bench_issue.from_raw(raw.get("issue") or [])
+        return report(args, info, argv_text, runs, startup, scale, measures)
+    parts = set(args.only or ["issue"])
     resolutions = args.resolutions or ([15] if args.quick else [15, 60])
     sweeps, scale_spec = plans(args.quick, resolutions)
 
@@ -392,8 +411,12 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="ems_sweep_bench_"))
     print(f"Sweep benchmark in {root}; timing callbacks {targets_}", file=sys.stderr)
     runs: list[SweepRun] = []
+    measures: list[bench_issue.Measure] = []
     startup = scale = None
     try:
+        if "issue" in parts:
+            rounds = args.rounds or (1 if args.quick else 2)
+            measures = bench_issue.run_plan(args.quick, rounds, root, targets_)
         if "startup" in parts:
             print("start-up probes ...", file=sys.stderr)
             startup = measure_startup(root, targets_, args.repeats or (1 if args.quick else 3))
@@ -407,11 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         raw = {"info": info, "argv": argv_text, "runs": [asdict(r) for r in runs]}
         raw["startup"] = startup and asdict(startup)
         raw["scale"] = scale and asdict(scale)
+        raw["issue"] = bench_issue.to_raw(measures)
         args.json.write_text(json.dumps(raw, indent=1, default=str))
         print(f"Raw measures in {args.json}", file=sys.stderr)
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    return report(args, info, argv_text, runs, startup, scale)
+    return report(args, info, argv_text, runs, startup, scale, measures)
 
 
 def report(
@@ -421,8 +445,14 @@ def report(
     runs: list[SweepRun],
     startup: Startup | None,
     scale: Scale | None,
+    measures: list[bench_issue.Measure] | None = None,
 ) -> int:
-    body = render(info, argv_text, runs, startup, scale)
+    parts = []
+    if measures:
+        parts.append(bench_issue.render(info, measures, argv_text))
+    if runs or startup or scale:
+        parts.append(render(info, argv_text, runs, startup, scale))
+    body = "\n".join(parts)
     print(body)
     for r in [*runs, *([scale.run] if scale else [])]:
         for j in r.timing.failed()[:5]:

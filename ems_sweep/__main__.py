@@ -27,17 +27,20 @@ register_configs()
 
 
 def register_launcher() -> None:
-    """Make `hydra/launcher=ems_joblib` known to Hydra also in an editable install.
+    """Make `hydra/launcher=ems_joblib` and `hydra/sweeper=ems` known to Hydra also in an
+    editable install.
 
     Hydra finds plugins by walking the hydra_plugins namespace on disk, which misses a package
-    mapped by an editable install's import hook; the class is registered under its name.
+    mapped by an editable install's import hook; the classes are registered under their names.
     """
     from hydra.core.plugins import Plugins
 
     from hydra_plugins.ems_sweep_launcher.ems_joblib_launcher import EmsJoblibLauncher
+    from hydra_plugins.ems_sweep_launcher.ems_sweeper import EmsSweeper
 
-    name = f"{EmsJoblibLauncher.__module__}.{EmsJoblibLauncher.__name__}"
-    Plugins.instance().class_name_to_class.setdefault(name, EmsJoblibLauncher)
+    for plugin in (EmsJoblibLauncher, EmsSweeper):
+        name = f"{plugin.__module__}.{plugin.__name__}"
+        Plugins.instance().class_name_to_class.setdefault(name, plugin)
 
 
 def freeze_gc_at_exit() -> None:

@@ -1,2 +1,2 @@
-"""The Hydra app around the jobs: the launcher, the sweep-dir, progress and exit-code callbacks.
-The entry point itself is ems_sweep/__main__.py."""
+"""The Hydra app around the jobs: the sweeper, the launcher, the sweep-dir, progress and
+exit-code callbacks. The entry point itself is ems_sweep/__main__.py."""

@@ -15,8 +15,10 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,19 @@ from ems_sweep.tracking.sweep import (
 log = logging.getLogger(__name__)
 
 SYNC_HINT = "python -m ems_sweep.tracking sync {}"
+# In the sweep file while the launching process still sets up the store and parent runs.
+SETUP_PENDING = "setup_pending"
+SETUP_WAIT_S = 600.0  # a job waits at most this long for it (the main process watches workers)
+
+
+def _wait_for_sweep_file(sweep_dir: Path) -> dict[str, Any]:
+    """The sweep file once the launching process has set up the parent runs."""
+    deadline = time.monotonic() + SETUP_WAIT_S
+    while (sweep := read_sweep_file(sweep_dir)).get(SETUP_PENDING):
+        if time.monotonic() > deadline:
+            return {**sweep, "error": f"the sweep's store set-up took over {SETUP_WAIT_S:.0f} s"}
+        time.sleep(0.05)
+    return sweep
 
 
 def _tracking(config: DictConfig) -> dict[str, Any]:
@@ -76,6 +91,38 @@ def _keep_marker(job_dir: Path, **values: Any) -> None:
         log.error("Could not write the marker of %s (%s); sync finds the job anyway", job_dir, exc)
 
 
+@dataclass(frozen=True)
+class _ParentSetup:
+    """What the set-up thread needs, read from the config in the main thread."""
+
+    tracking: dict[str, Any]
+    cwd: Path
+    sweep_dir: Path
+    overrides: list[str]
+    experiments: list[str]
+
+
+def _start_parents(setup: _ParentSetup, data: dict[str, Any]) -> None:
+    """One parent run per experiment the sweep logs to; store and ids go into data."""
+    from ems_sweep.tracking.logger import start_parent
+    from ems_sweep.tracking.store import configure_http, probe, resolve_store
+
+    configure_http(setup.tracking)
+    store = resolve_store(setup.tracking, setup.cwd)
+    data.update(uri=store.uri, artifact_root=store.artifact_root)
+    probe(store)  # fail fast; the jobs then write pending markers without retrying
+    tags = {
+        TAG_SWEEP_DIR: str(setup.sweep_dir),
+        TAG_OVERRIDES: " ".join(setup.overrides),
+        TAG_COMMAND: _command_line()[:5000],
+        TAG_SWEPT_KEYS: ",".join(data["swept_keys"]),
+    }
+    if data.get("git_commit"):
+        tags["git_commit"] = data["git_commit"]
+    for exp in setup.experiments:
+        data["parents"][exp] = start_parent(store, exp, f"sweep-{setup.sweep_dir.name}", tags, {})
+
+
 class MlflowTrackingCallback(Callback):
     """Registered under hydra.callbacks; does nothing when tracking.enabled is false."""
 
@@ -85,71 +132,73 @@ class MlflowTrackingCallback(Callback):
         self._sweep_dir: Path | None = None
         self._killed = False
         self._previous_handlers: dict[int, Any] = {}
+        self._setup: threading.Thread | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to workers: the main process' sweep state and handlers stay behind.
         return {"_job_start_ms": None, "_sweep": None, "_sweep_dir": None, "_killed": False,
-                "_previous_handlers": {}}  # fmt: skip
+                "_previous_handlers": {}, "_setup": None}  # fmt: skip
 
     # ---- main process -------------------------------------------------------------------
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not _enabled(config):
             return
-        from ems_sweep.tracking.logger import git_commit
         from ems_sweep.tracking.remote import launching_sweep_dir
+        from ems_sweep.tracking.store import experiment_name
 
+        tracking = _tracking(config)
         sweep_dir = Path(launching_sweep_dir(config))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         sweep = sweep_overrides(config)  # hydra.sweeper.params (named studies) + command line
-        data: dict[str, Any] = {
-            "swept_keys": swept_keys(sweep),
-            "git_commit": git_commit(),
-            "parents": {},
-            "error": None,
-        }
+        name = OmegaConf.select(config, "pipeline.name")
+        pipelines = swept_values(sweep, "pipeline") or [getattr(name, "value", str(name))]
+        setup = _ParentSetup(
+            tracking=tracking,
+            cwd=Path(config.hydra.runtime.cwd),
+            sweep_dir=sweep_dir,
+            overrides=list(config.hydra.overrides.task),
+            experiments=sorted({experiment_name(tracking, p) for p in pipelines}),
+        )
+        data: dict[str, Any] = {"swept_keys": swept_keys(sweep), "parents": {}, "error": None}
         self._sweep_dir = sweep_dir
+        self._sweep = data
+        # The store and parent runs are set up while the first jobs start (importing MLflow and
+        # opening the store take seconds); a job waits for the sweep file only to log.
+        write_sweep_file(sweep_dir, {**data, SETUP_PENDING: True})
+        self._setup = threading.Thread(
+            target=self._set_up_store, args=(setup,), name="mlflow-sweep-setup", daemon=True
+        )
+        self._setup.start()
+        self._install_exit_handlers()
+
+    def _set_up_store(self, setup: _ParentSetup) -> None:
+        """The store, the experiment(s) and the parent run(s), then the sweep file (a thread)."""
+        from ems_sweep.tracking.logger import git_commit
+
+        data = self._sweep
+        assert data is not None
         started = time.perf_counter()
+        data["git_commit"] = git_commit()
         try:
-            self._start_parents(config, sweep_dir, sweep, data)
+            _start_parents(setup, data)
         except Exception as exc:
             data["error"] = f"{type(exc).__name__}: {exc}"
             log.error(
                 "MLflow tracking store unreachable at sweep start (%s). Jobs still run and keep "
                 "their files; replay later with: %s",
                 data["error"],
-                SYNC_HINT.format(sweep_dir),
+                SYNC_HINT.format(setup.sweep_dir),
             )
-        write_sweep_file(sweep_dir, data)
-        self._sweep = data
+        try:
+            write_sweep_file(setup.sweep_dir, data)
+        except OSError as exc:  # a full disk: the jobs then log without a parent
+            log.error("Could not write the sweep file in %s: %s", setup.sweep_dir, exc)
         log.info("MLflow sweep setup took %.2fs", time.perf_counter() - started)
-        if data["parents"]:
-            self._install_exit_handlers()
 
-    @staticmethod
-    def _start_parents(
-        config: DictConfig, sweep_dir: Path, sweep: list[str], data: dict[str, Any]
-    ) -> None:
-        """One parent run per experiment the sweep logs to; store and ids go into data."""
-        from ems_sweep.tracking.logger import start_parent
-        from ems_sweep.tracking.store import configure_http, experiment_name, probe, resolve_store
-
-        tracking = _tracking(config)
-        name = OmegaConf.select(config, "pipeline.name")
-        pipelines = swept_values(sweep, "pipeline") or [getattr(name, "value", str(name))]
-        configure_http(tracking)
-        store = resolve_store(tracking, Path(config.hydra.runtime.cwd))
-        data.update(uri=store.uri, artifact_root=store.artifact_root)
-        probe(store)  # fail fast; the jobs then write pending markers without retrying
-        tags = {
-            TAG_SWEEP_DIR: str(sweep_dir),
-            TAG_OVERRIDES: " ".join(config.hydra.overrides.task),
-            TAG_COMMAND: _command_line()[:5000],
-            TAG_SWEPT_KEYS: ",".join(data["swept_keys"]),
-        }
-        if data["git_commit"]:
-            tags["git_commit"] = data["git_commit"]
-        for exp in sorted({experiment_name(tracking, p) for p in pipelines}):
-            data["parents"][exp] = start_parent(store, exp, f"sweep-{sweep_dir.name}", tags, {})
+    def _wait_for_setup(self) -> None:
+        setup = getattr(self, "_setup", None)
+        if setup is not None and setup is not threading.current_thread():
+            setup.join()
 
     def _install_exit_handlers(self) -> None:
         """End the parent FAILED/KILLED when the sweep dies before on_multirun_end."""
@@ -165,6 +214,7 @@ class MlflowTrackingCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self._sweep is None:
             return
+        self._wait_for_setup()
         self._finish_sweep("FINISHED")
         atexit.unregister(self._end_sweep_on_exit)
         for sig, handler in self._previous_handlers.items():
@@ -183,6 +233,7 @@ class MlflowTrackingCallback(Callback):
 
     def _end_sweep_on_exit(self) -> None:
         """The multirun ended without on_multirun_end: a job raised, or the sweep was killed."""
+        self._wait_for_setup()
         self._finish_sweep("KILLED" if self._killed else "FAILED")
 
     def _finish_sweep(self, status: str) -> None:
@@ -278,7 +329,7 @@ class MlflowTrackingCallback(Callback):
 def _job_sweep(job_dir: Path) -> dict[str, Any]:
     """The sweep file a sweep's job logs by ({} when this host does not see the sweep dir)."""
     sweep_dir = find_sweep_dir(job_dir)
-    sweep = read_sweep_file(sweep_dir) if sweep_dir else {}
+    sweep = _wait_for_sweep_file(sweep_dir) if sweep_dir else {}
     if sweep.get("error"):
         raise RuntimeError(f"store unreachable at sweep start ({sweep['error']})")
     return sweep

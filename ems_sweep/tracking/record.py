@@ -105,8 +105,10 @@ def _number(value: Any) -> float | None:
 
 
 def load_job_config(job_dir: Path) -> dict[str, Any]:
-    """The job's config from .hydra/config.yaml (Hydra writes it before the job starts)."""
-    cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    """The job's config from .hydra/config.yaml (Hydra writes it before the job starts).
+
+    Read with PyYAML's C loader (OmegaConf.load: ~40 ms a job); OmegaConf only resolves."""
+    cfg = OmegaConf.create(_load_yaml(job_dir / ".hydra" / "config.yaml") or {})
     try:
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except Exception:  # an interpolation that only resolves inside Hydra

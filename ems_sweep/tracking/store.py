@@ -170,8 +170,18 @@ def client(store: Store) -> MlflowClient:
     return _clients[store.uri]
 
 
+_experiment_ids: dict[tuple[str, str], str] = {}
+
+
 def ensure_experiment(store: Store, name: str) -> str:
-    """The experiment id for name, created (with our artifact root) when missing."""
+    """The experiment id for name, created (with our artifact root) when missing; looked up
+    once per store and process (a worker logs many jobs)."""
+    if (store.uri, name) not in _experiment_ids:
+        _experiment_ids[(store.uri, name)] = _get_or_create_experiment(store, name)
+    return _experiment_ids[(store.uri, name)]
+
+
+def _get_or_create_experiment(store: Store, name: str) -> str:
     c = client(store)
 
     def get_or_create() -> str:
