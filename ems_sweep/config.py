@@ -271,9 +271,10 @@ class PipelineConfig:
     # runs stay fast); redraw more later: python -m ems_sweep.report.job_plots <job dir>
     # --max-days N.
     max_plot_days: int = 2
-    # false: no plots at all in the job (the largest Python cost of a short job); any job dir
-    # can be drawn later with `python -m ems_sweep.report.job_plots <job dir>`.
-    plots: bool = True
+    # null (default): drawn in a single run, not in a sweep's jobs, where drawing cost more than
+    # the job's own work (benchmarks/README.md); true/false: always/never. Any job dir, or all of
+    # a sweep's, can be drawn later: python -m ems_sweep.report.job_plots <sweep dir>/*/
+    plots: bool | None = None
     # Rolling horizon: plan today plus the next days (horizon_days in all, 1 = no look-ahead),
     # commit today, carry the storage state; truncated at the end of the period. With 1, storage
     # left at midnight is worth nothing to the optimizer, so it drains it (a myopic EMS).

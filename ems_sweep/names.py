@@ -13,6 +13,7 @@ SCHEDULES_FILE = "schedules.csv"
 PREFERENCES_FILE = "preferences.csv"
 LEARNING_CURVE_FILE = "learning_curve.csv"
 CYCLES_FILE = "cycles.csv"
+PLOTS_DIR = "plots"  # the job's PNGs (report/job_plots.py)
 REPORT_FILE = "report.md"  # a job's human summary; also compare's report in its output dir
 JOB_RUN_FILE = "mlflow_run.json"  # written by tracking: run id, timing, logging status
 

@@ -91,3 +91,37 @@ def test_a_bad_swept_value_stops_the_sweep_before_any_job(tmp_path):
         assert proc.returncode != 0
         assert ("res99" if "res99" in bad else "abc") in proc.stderr
         assert not [p for p in sweep_dir.iterdir() if p.is_dir()]  # no job started
+
+
+def test_a_sweeps_jobs_draw_no_plots_until_asked(pipeline_sweep: Path, tmp_path: Path) -> None:
+    """pipeline.plots=null: drawing is the largest cost of a short job, so a sweep's jobs skip
+    it (report.md and the sweep footer say how to draw them) and a single run draws them."""
+    import subprocess
+    import sys
+
+    from conftest import copy_sweep
+
+    from ems_sweep.analysis.sweep_table import footer
+
+    jobs = sorted(d.parent for d in pipeline_sweep.glob("*/.hydra"))
+    assert len(jobs) == 2
+    for job in jobs:
+        assert not (job / "plots").exists()
+        assert "No plots (in a sweep's job)" in (job / "report.md").read_text()
+    assert any(line.startswith("Plots: python -m ems_sweep.report.job_plots") for line in
+               footer(pipeline_sweep, {}, tracking_on=False))  # fmt: skip
+
+    sweep = copy_sweep(pipeline_sweep, tmp_path)
+    copies = sorted(d.parent for d in sweep.glob("*/.hydra"))
+    drawn = subprocess.run(
+        [sys.executable, "-m", "ems_sweep.report.job_plots", *map(str, copies)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    for job in copies:  # the daily cost and one schedule plot per day (2 days)
+        assert len(list((job / "plots").glob("*.png"))) == 3, sorted((job / "plots").iterdir())
+    assert not [line for line in footer(sweep, {}, tracking_on=False) if line.startswith("Plots")]
+
+    single = run_cli(["building=res1", "tracking=none", "hydra.run.dir=one"], cwd=tmp_path)
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert len(list((tmp_path / "one" / "plots").glob("*.png"))) == 2  # daily cost, the day

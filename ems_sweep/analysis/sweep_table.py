@@ -17,6 +17,7 @@ from ems_sweep.names import (
     METRIC_SAVINGS_EUR,
     METRIC_SAVINGS_PCT,
     METRIC_TOTAL_COST,
+    PLOTS_DIR,
     SWEEP_REPORT_FILE,
     TAG_NOTE,
 )
@@ -114,6 +115,8 @@ def footer(sweep_dir: Path, sweep: dict[str, Any], tracking_on: bool) -> list[st
     report = sweep_dir / SWEEP_REPORT_FILE
     if report.exists():
         lines.append(f"Report: {report}")
+    if any(not (d.parent / PLOTS_DIR).is_dir() for d in sweep_dir.glob("**/.hydra")):
+        lines.append(f"Plots: python -m ems_sweep.report.job_plots {sweep_dir}/*/   # on demand")
     if not tracking_on:
         lines.append(
             f"Runs: not tracked (tracking=none); to log them: "

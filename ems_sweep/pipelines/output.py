@@ -93,7 +93,7 @@ def finish_job(
     seconds["time_files_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    drawn = _draw(cfg, job_dir, daily, schedules, extras) if cfg.pipeline.plots else []
+    drawn = _draw(cfg, job_dir, daily, schedules, extras) if plots_wanted(cfg) else []
     seconds["time_plots_s"] = time.perf_counter() - started
 
     notes = _notes(cfg, building, runs, extras)
@@ -146,6 +146,17 @@ def _write_tables(
     return written
 
 
+def plots_wanted(cfg: EmsConfig) -> bool:
+    """pipeline.plots, where null means: in a single run yes, in a sweep's job no (drawing two
+    figures costs more CPU than a one-day job's data, solve and files; benchmarks/README.md)."""
+    if cfg.pipeline.plots is not None:
+        return bool(cfg.pipeline.plots)
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN)
+
+
 def _draw(
     cfg: EmsConfig, job_dir: Path, daily: pd.DataFrame, schedules: pd.DataFrame, extras: Extras
 ) -> list[Path]:
@@ -177,9 +188,10 @@ def _notes(
     notes = [n for r in runs for n in r.notes] + list(extras.notes) + list(building.notes)
     notes += [f"{q.date} skipped: {q.reason}" for q in building.quality if q.skipped]
     notes += [f"{r.date} {r.status}: {r.reason}" for r in runs if r.status != "ok"]
-    if not cfg.pipeline.plots:
+    if not plots_wanted(cfg):
+        why = "in a sweep's job" if cfg.pipeline.plots is None else "pipeline.plots=false"
         notes.append(
-            "No plots (pipeline.plots=false); `python -m ems_sweep.report.job_plots <job dir>` "
+            f"No plots ({why}); `python -m ems_sweep.report.job_plots <job dir>` "
             "draws them from the job's files."
         )
     elif len(runs) > int(cfg.pipeline.max_plot_days):

@@ -20,13 +20,13 @@ from omegaconf import OmegaConf
 from ems_sweep.names import (
     DAILY_FILE,
     LEARNING_CURVE_FILE,
+    PLOTS_DIR,
     PREFERENCES_FILE,
     SCHEDULES_FILE,
     SUMMARY_FILE,
 )
 from ems_sweep.report import plots
 
-PLOTS_DIR = "plots"
 SCHEDULE_ORDER = ("baseline", "optimized")  # optimized_no_prefs only in daily_costs.png
 
 
