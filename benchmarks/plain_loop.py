@@ -1,9 +1,11 @@
 """The peer of a CLI sweep: a plain script looping over the same configs in one process.
 
 What a user would write instead of `python -m ems_sweep ... -m`: compose each config with
-Hydra's compose API, run the same pipeline (`ems_sweep.pipelines.runner.run_job`, the same files
-and plots), log it with `mlflow.start_run` (the flattened config as params, the job's metrics,
-its dir as artifacts). `--n-jobs 2` runs the loop body on `joblib.Parallel(2)` instead.
+Hydra's compose API, run the same pipeline (`ems_sweep.pipelines.runner.run_job`, the same files),
+log it with `mlflow.start_run` (the flattened config as params, the job's metrics, its dir as
+artifacts). `--n-jobs 2` runs the loop body on `joblib.Parallel(2)` instead. The work per job is
+a sweep job's: outside Hydra's multirun `pipeline.plots=null` would draw, so the loop passes
+`pipeline.plots=false` unless its overrides set it (a sweep's jobs draw none by default).
 
     python benchmarks/plain_loop.py --out /tmp/loop --uri sqlite:////tmp/loop/mlflow.db \\
         --n-jobs 1 building=res1,res2 mode=centralized,centralized_phases n_days=7
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 EXPERIMENT = "Pipeline_A_Comparison"
+SWEEP_PLOTS = "pipeline.plots=false"  # what pipeline.plots=null means in a sweep's job
 
 
 def expand(args: list[str]) -> list[list[str]]:
@@ -48,7 +51,8 @@ def run_one(num: int, overrides: list[str], out: str, uri: str) -> tuple[str, fl
     from ems_sweep.pipelines.runner import run_job
     from ems_sweep.tracking.record import flatten, param_value
 
-    cfg = _compose(overrides)
+    same_work = [] if any(o.startswith("pipeline.plots=") for o in overrides) else [SWEEP_PLOTS]
+    cfg = _compose([*overrides, *same_work])
     validate(cfg)
     name = f"{num}_{','.join(overrides)}"
     result = run_job(cfg, Path(out) / name)
