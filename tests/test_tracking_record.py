@@ -136,6 +136,21 @@ def test_a_task_that_raised_or_did_not_finish_is_failed(
     assert unfinished.metrics == {}  # no figure is made up for a job that wrote none
 
 
+def test_a_job_killed_while_hydra_wrote_its_files_is_listed_unfinished(
+    pipeline_sweep: Path, tmp_path: Path
+) -> None:
+    """SIGKILL between Hydra's .hydra/config.yaml and hydra.yaml: the sweep table and sync
+    still read the sweep, and the job counts as not finished (seen in a killed-sweep test)."""
+    sweep = copy_sweep(pipeline_sweep, tmp_path)
+    job_dir = first_job(sweep)
+    (job_dir / ".hydra" / "hydra.yaml").unlink()
+    (job_dir / SUMMARY_FILE).unlink()
+    rows = sweep_table(sweep, ["building"])
+    assert len(rows) == 2
+    assert [(r["job"], r["status"]) for r in rows] == [(1, "ok"), (None, "missing")]
+    assert build_record(job_dir).status == "FAILED"
+
+
 def test_learning_curve_rows_become_steps_per_device(pipeline_sweep: Path, tmp_path: Path) -> None:
     """The format pipelines/learning.curve_frame writes: device, 1-based day_index, date."""
     job_dir = first_job(copy_sweep(pipeline_sweep, tmp_path))

@@ -121,7 +121,10 @@ def load_hydra_info(job_dir: Path) -> dict[str, Any]:
     Read with PyYAML's C loader, not OmegaConf: the end of a 200-job sweep reads every job's
     hydra.yaml, and OmegaConf.load took ~30 ms a file where this takes ~2 ms.
     """
-    hydra = (_load_yaml(job_dir / ".hydra" / "hydra.yaml") or {}).get("hydra") or {}
+    path = job_dir / ".hydra" / "hydra.yaml"
+    if not path.exists():  # a sweep killed while Hydra wrote the job's .hydra/ (config.yaml first)
+        return {}
+    hydra = (_load_yaml(path) or {}).get("hydra") or {}
     job, runtime = hydra.get("job") or {}, hydra.get("runtime") or {}
     return {
         "num": job.get("num"),
