@@ -16,6 +16,18 @@ COSSMIC_DIR = Path(
 )
 
 
+def study_params(experiment: str) -> dict[str, str]:
+    """hydra.sweeper.params of a named study (`+experiment=<name>`), as the CLI composes it."""
+    from hydra import compose, initialize_config_module
+
+    from ems_sweep.config import register_configs
+
+    register_configs()
+    with initialize_config_module("ems_sweep.conf", version_base="1.3"):
+        cfg = compose("config", overrides=[f"+experiment={experiment}"], return_hydra_config=True)
+    return dict(cfg.hydra.sweeper.params)
+
+
 def compose_config(*overrides: str, validated: bool = True):
     """The job config for `overrides` as the CLI composes it, checked as the job checks it
     (validated=False keeps a value the test means to be rejected later), as the typed objects

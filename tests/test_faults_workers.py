@@ -113,22 +113,31 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _two_jobs_running(
+    tmp_path: Path, sweep_dir: Path, tracking: str
+) -> tuple[subprocess.Popen, list[int]]:
+    """A 2-job, 14-day sweep on 2 joblib workers, once both jobs have started: (main, workers)."""
+    main = subprocess.Popen(
+        [sys.executable, "-m", "ems_sweep", "building=res1,res2", "n_days=14", tracking,
+         "pipeline.plots=false", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}", "-m"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 240
+    while len(list(sweep_dir.glob("*/.hydra/config.yaml"))) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    if len(list(sweep_dir.glob("*/.hydra/config.yaml"))) < 2:
+        main.kill()
+        raise AssertionError("jobs did not start")
+    workers = _children_of(main.pid)
+    assert workers
+    return main, workers
+
+
 def test_item5_sigterm_ends_workers_and_runs(tmp_path):
     db = tmp_path / "mlflow.db"
     sweep_dir = tmp_path / "sweep"
-    main = subprocess.Popen(
-        [sys.executable, "-m", "ems_sweep", "building=res1,res2", "n_days=14",
-         "pipeline.plots=false", "hydra.launcher.n_jobs=2", f"tracking.uri=sqlite:///{db}",
-         f"hydra.sweep.dir={sweep_dir}", "-m"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    main, workers = _two_jobs_running(tmp_path, sweep_dir, f"tracking.uri=sqlite:///{db}")
     try:
-        deadline = time.time() + 240
-        while len(list(sweep_dir.glob("*/.hydra/config.yaml"))) < 2 and time.time() < deadline:
-            time.sleep(0.2)
-        assert len(list(sweep_dir.glob("*/.hydra/config.yaml"))) == 2, "jobs did not start"
-        workers = _children_of(main.pid)
-        assert workers
         main.send_signal(signal.SIGTERM)
         assert main.wait(timeout=60) != 0
     finally:
@@ -146,17 +155,8 @@ def test_item5_sigterm_ends_workers_and_runs(tmp_path):
 
 def test_item5_sigkill_of_the_main_process_leaves_no_worker_running(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    main = subprocess.Popen(
-        [sys.executable, "-m", "ems_sweep", "building=res1,res2", "n_days=14", "tracking=none",
-         "pipeline.plots=false", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}", "-m"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    main, workers = _two_jobs_running(tmp_path, sweep_dir, "tracking=none")
     try:
-        deadline = time.time() + 240
-        while len(list(sweep_dir.glob("*/.hydra/config.yaml"))) < 2 and time.time() < deadline:
-            time.sleep(0.2)
-        workers = _children_of(main.pid)
-        assert workers
         main.send_signal(signal.SIGKILL)
         main.wait(timeout=60)
     finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import study_params
 from test_storage_period import cossmic_cfg
 
 from ems_sweep.config import ConfigError, EmsConfig, LoadLag, validate
@@ -190,16 +191,7 @@ def test_report_and_daily_hold_the_forecast_figures(cossmic_dir, tmp_path: Path)
 
 
 def test_forecast_value_study_sweeps_forecast_building_and_hardware():
-    from hydra import compose, initialize_config_module
-
-    from ems_sweep.config import register_configs
-
-    register_configs()
-    with initialize_config_module(config_module="ems_sweep.conf", version_base="1.3"):
-        cfg = compose(
-            config_name="config", overrides=["+experiment=forecast_value"], return_hydra_config=True
-        )
-    params = cfg.hydra.sweeper.params
+    params = study_params("forecast_value")
     assert params["forecast"] == "perfect,persistence,average"
     assert {"building", "battery", "ev"} <= set(params)
 

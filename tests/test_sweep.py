@@ -9,10 +9,9 @@ import zipfile
 from pathlib import Path
 
 import yaml
-from hydra import compose, initialize_config_module
+from conftest import study_params
 
 from ems_sweep.cli.outcome import EXIT_JOBS_FAILED
-from ems_sweep.config import register_configs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,12 +80,7 @@ def test_a_failing_job_does_not_take_the_sweep_down(cli, tmp_path):
 
 
 def test_study_presets_set_the_sweep_params():
-    register_configs()
-    with initialize_config_module(config_module="ems_sweep.conf", version_base="1.3"):
-        cfg = compose(
-            config_name="config", overrides=["+experiment=battery_value"], return_hydra_config=True
-        )
-    params = cfg.hydra.sweeper.params
+    params = study_params("battery_value")
     assert params["battery"] == "none,default,large"
     assert len(params["building"].split(",")) == 7
 

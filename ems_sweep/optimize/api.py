@@ -68,9 +68,7 @@ def optimize_day(
     in the objective, SolverStats.objective). fixed: families held at given flows (MILP modes
     only; the attribution's "off", see fixing.py).
     """
-    mode = cfg.mode.name.value  # the schedule's label (DaySchedule.mode)
-    if mode not in MODES:
-        raise ValueError(f"mode.name={mode!r}; allowed: {', '.join(MODES)}")
+    mode = cfg.mode.name.value  # the schedule's label (DaySchedule.mode); the schema's enum
     _check_inputs(day, cfg, state)
     evm.check_feasible(day, cfg, state.ev_kwh)
     if mode == Mode.decentralized.value:
