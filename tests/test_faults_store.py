@@ -104,8 +104,10 @@ def test_item1_full_disk_never_fails_good_jobs_and_sync_repairs_them(tmp_path):
 def test_item2_parent_of_a_killed_sweep_is_ended_by_sync(tmp_path):
     db = tmp_path / "mlflow.db"
     sweep_dir = tmp_path / "sweep"
-    args = ["building=res1,res2", "n_days=2", "hydra/launcher=basic", f"tracking.uri=sqlite:///{db}",
-            f"hydra.sweep.dir={sweep_dir}", "-m"]  # fmt: skip
+    # jobs of a few seconds (14 days at 15 min), so that the kill lands inside the second job
+    args = ["building=res1,res2", "n_days=14", "resolution_min=15", "pipeline.plots=false",
+            "hydra/launcher=basic", f"tracking.uri=sqlite:///{db}", f"hydra.sweep.dir={sweep_dir}",
+            "-m"]  # fmt: skip
     env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
     main = subprocess.Popen(
         [sys.executable, "-m", "ems_sweep", *args],
@@ -116,9 +118,20 @@ def test_item2_parent_of_a_killed_sweep_is_ended_by_sync(tmp_path):
     )
     try:
         deadline = time.time() + 240
-        while not list(sweep_dir.glob("1_*/.hydra/config.yaml")) and time.time() < deadline:
+
+        def second_job_running_under_its_parent() -> bool:  # the parent is set up in a thread
+            sweep_file = sweep_dir / "mlflow_sweep.json"
+            started = list(sweep_dir.glob("1_*/.hydra/config.yaml"))
+            return (
+                bool(started)
+                and sweep_file.exists()
+                and "setup_pending" not in json.loads(sweep_file.read_text() or "{}")
+            )
+
+        while not second_job_running_under_its_parent() and time.time() < deadline:
             time.sleep(0.1)
-        assert list(sweep_dir.glob("1_*/.hydra/config.yaml")), "the second job never started"
+        assert second_job_running_under_its_parent(), "the second job never started"
+        assert not list(sweep_dir.glob("1_*/summary.json")), "the second job ended first"
         main.send_signal(signal.SIGKILL)  # no handler runs: the parent stays RUNNING
     finally:
         main.wait(timeout=60)
