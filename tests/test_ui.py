@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -64,6 +65,22 @@ def _wait_for(url: str, proc: subprocess.Popen, timeout_s: float = 150) -> None:
     pytest.fail(f"MLflow UI did not answer at {url} within {timeout_s}s")
 
 
+def _read_lines(proc: subprocess.Popen) -> tuple[list[str], threading.Event, threading.Thread]:
+    """Collect the launcher's output as it comes; the event is set once it printed a runs URL."""
+    lines: list[str] = []
+    printed_runs = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if "runs of " in line:
+                printed_runs.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, printed_runs, reader
+
+
 def _descendants(pid: int) -> list[str]:
     """Command lines of every process below pid (the launcher, server, workers, runners)."""
     out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,args="], capture_output=True, text=True)
@@ -87,6 +104,7 @@ def test_ui_serves_the_sweep_store(tmp_path):
         text=True,
         start_new_session=True,
     )
+    lines, printed_runs, reader = _read_lines(proc)
     try:
         _wait_for(url + "/", proc)
         assert _get(url + "/") == 200
@@ -112,8 +130,12 @@ def test_ui_serves_the_sweep_store(tmp_path):
         assert sorted(r["info"]["run_id"] for r in runs) == sorted(children)
         assert {r["info"]["run_name"] for r in runs} == {"res1-centralized", "res2-centralized"}
 
+        # The launcher lists the runs pages after its own health check: let it finish that.
+        assert printed_runs.wait(timeout=60), "".join(lines)
         proc.send_signal(signal.SIGTERM)  # the launcher stops the server's process group
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)  # until the pipe closes: the last lines are in
+        out = "".join(lines)
         assert f"Starting the MLflow UI at {url} on {uri}" in out
         assert f"MLflow UI: {url}" in out
         assert f"{url}/#/experiments/{exp}?workflowType=machine_learning" in out
