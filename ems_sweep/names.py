@@ -53,3 +53,16 @@ METRIC_TOTAL_COST = "total_cost"
 METRIC_CONSTRAINT_VIOLATIONS = "constraint_violations"
 METRIC_OPTIMIZATION_TIME = "optimization_time_seconds"
 METRIC_OPTIMIZATION_SUCCESS = "optimization_success"
+
+# daily.csv columns logged as `daily/<column>` step metrics, for per-day charts in the MLflow UI.
+# The other columns stay in the daily.csv artifact: every metric key is a row that each run
+# listing (compare, the UI's runs page) loads for every run.
+DAILY_STEP_METRICS = (
+    "baseline_cost_eur",
+    "optimized_cost_eur",
+    "savings_eur",
+    "savings_pct",
+    "constraint_violations",
+    "end_storage_value_eur",
+    "solve_s",
+)

@@ -21,6 +21,8 @@ from conftest import run_cli
 from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
+from ems_sweep.names import DAILY_STEP_METRICS
+
 mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402
 
@@ -93,6 +95,12 @@ def test_sweep_gives_parent_and_four_children(sweep4: tuple[Path, str]) -> None:
         history = client.get_metric_history(child.info.run_id, "daily/savings_pct")
         day = int(dt.datetime(2016, 6, 1, tzinfo=dt.UTC).timestamp() * 1000)
         assert [(m.step, m.timestamp) for m in history] == [(0, day)]
+        # Only what runs are filtered and charted on: each key is a row every run listing loads.
+        daily = {k.removeprefix("daily/") for k in metrics if k.startswith("daily/")}
+        assert daily == set(DAILY_STEP_METRICS)
+        assert "building.import_column" not in params and "solver.msg" not in params
+        assert not [k for k in params if k.startswith("building.generator.")]
+        assert params["tracking.uri"] == uri  # set on the command line: logged anyway
         files = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"daily.csv", "summary.json", "config.yaml", ".hydra"} <= files
         hydra_files = {a.path for a in client.list_artifacts(child.info.run_id, ".hydra")}

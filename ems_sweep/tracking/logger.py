@@ -28,9 +28,35 @@ log = logging.getLogger(__name__)
 
 TERMINAL_KEPT = ("FINISHED", "FAILED")
 # Config keys not logged as params (no one filters runs on them; each param costs every run
-# listing a row): the synthetic building generator's settings (hour weights, phases) and where
-# runs are logged. A value set on the command line is logged anyway; config.yaml has them all.
+# listing a row): the synthetic building generator's settings (hour weights, phases), where
+# the building's data lives and how its file's columns are named (building.name stands for
+# them), where runs are logged, and output-only settings (solver log, plots). A value set on
+# the command line is logged anyway; the config.yaml artifact has them all.
 UNLOGGED_PARAM_PREFIXES = ("building.generator.", "tracking.")
+UNLOGGED_PARAMS = frozenset(
+    {
+        *(
+            f"building.{key}"
+            for key in (
+                "source",
+                "id",
+                "path",
+                "timezone",
+                "file_timezone",
+                "price_path",
+                "fixed",
+                "pv_columns",
+                "import_column",
+                "export_column",
+                "ev_column",
+                "price_column",
+            )
+        ),
+        "solver.msg",
+        "pipeline.plots",
+        "pipeline.max_plot_days",
+    }
+)
 PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -124,13 +150,13 @@ def log_job(
 
 
 def logged_params(record: JobRecord) -> dict[str, str]:
-    """The record's params without UNLOGGED_PARAM_PREFIXES keys, unless the job overrode them."""
+    """The record's params without the UNLOGGED ones, unless the job overrode them."""
     overrides = record.tags.get(TAG_OVERRIDES, "")
     set_keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides.split()}
     return {
         k: v
         for k, v in record.params.items()
-        if not k.startswith(UNLOGGED_PARAM_PREFIXES) or k in set_keys
+        if k in set_keys or not (k in UNLOGGED_PARAMS or k.startswith(UNLOGGED_PARAM_PREFIXES))
     }
 
 

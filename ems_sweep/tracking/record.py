@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from ems_sweep.names import (
     DAILY_FILE,
+    DAILY_STEP_METRICS,
     JOB_RUN_FILE,
     LEARNING_CURVE_FILE,
     RUN_TYPE_JOB,
@@ -166,7 +167,8 @@ def _day_ms(value: Any) -> int:
 
 
 def read_daily(job_dir: Path) -> list[StepMetric]:
-    """daily.csv -> `daily/<kpi>` step metrics (step = day index, timestamp = the day).
+    """daily.csv's DAILY_STEP_METRICS columns -> `daily/<column>` step metrics (step = day
+    index, timestamp = the day).
 
     A job that raised before its days ran has no daily.csv: no step metrics.
     """
@@ -176,7 +178,11 @@ def read_daily(job_dir: Path) -> list[StepMetric]:
     if not path.exists():
         return []
     frame = pd.read_csv(path)
-    numeric = [c for c in frame.columns if c != "date" and pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [
+        c
+        for c in DAILY_STEP_METRICS
+        if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])
+    ]
     steps: list[StepMetric] = []
     for i, row in enumerate(frame.to_dict("records")):
         ts = _day_ms(row["date"])
