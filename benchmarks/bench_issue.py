@@ -66,6 +66,8 @@ class Measure:
     rest_warm_s: float | None = None
     rest_runs: int | None = None
     params_per_run: int | None = None
+    metrics_per_run: int | None = None
+    tags_per_run: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -222,18 +224,22 @@ def listing(m: Measure, workdir: Path) -> None:
         m.rest_first_s, m.rest_warm_s, m.rest_runs = rest.first_s, rest.median_s, rest.runs
     except Exception as exc:  # a server that does not start is a finding, not a crash
         m.extra["rest_error"] = f"{type(exc).__name__}: {exc}"
-    m.params_per_run = _params_per_run(uri)
+    m.params_per_run, m.metrics_per_run, m.tags_per_run = (
+        _rows_per_run(uri, table) for table in ("params", "latest_metrics", "tags")
+    )
     print(f"    compare {m.compare_s:.1f} s, REST warm {m.rest_warm_s} s", file=sys.stderr)
 
 
-def _params_per_run(uri: str) -> int | None:
+def _rows_per_run(uri: str, table: str) -> int | None:
+    """Rows a run has in a table of the store (params, latest_metrics, tags): what each run
+    listing loads per run."""
     import sqlite3
 
     db = uri.split(":///", 1)[-1]
     try:
         with sqlite3.connect(db) as con:
             row = con.execute(
-                "select count(*) * 1.0 / count(distinct run_uuid) from params"
+                f"select count(*) * 1.0 / count(distinct run_uuid) from {table}"
             ).fetchone()
     except sqlite3.Error:
         return None
@@ -337,7 +343,8 @@ def render(info: dict[str, Any], measures: list[Measure], argv: list[str]) -> st
             "",
             "**Run listing** (over each scale sweep's store)",
             "",
-            "| sweep | compare s | REST runs/search first / warm s | runs listed | params/run |",
+            "| sweep | compare s | REST runs/search first / warm s | runs listed "
+            "| params / metrics / tags per run |",
             "|---|---|---|---|---|",
         ]
         for m in scale:
@@ -346,7 +353,8 @@ def render(info: dict[str, Any], measures: list[Measure], argv: list[str]) -> st
                 rest = m.extra["rest_error"][:80]
             lines.append(
                 f"| {m.label} | {_f(m.compare_s, 1)} | {rest} | {m.rest_runs or '-'} | "
-                f"{m.params_per_run or '-'} |"
+                f"{m.params_per_run or '-'} / {m.metrics_per_run or '-'} / "
+                f"{m.tags_per_run or '-'} |"
             )
     lines += ["", "**Targets** (ratios: median over the paired rounds)", ""]
     lines += ["| goal | target | measured | met |", "|---|---|---|---|"]
