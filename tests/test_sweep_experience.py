@@ -143,6 +143,33 @@ def test_progress_is_quiet_off_a_terminal_by_default(tmp_path):
     assert shown == [48, 95, 142, 189]  # every quarter and the last job of a 189-job sweep
 
 
+def test_progress_counts_each_finished_job_once_and_new_ones_as_they_come(tmp_path):
+    import json
+    import time
+
+    from ems_sweep.cli.progress import FinishedJobs
+
+    def job(name: str, status: str) -> Path:
+        job_dir = tmp_path / name
+        (job_dir / "plots").mkdir(parents=True, exist_ok=True)
+        (job_dir / "summary.json").write_text(json.dumps({"status": status}))
+        return job_dir
+
+    earlier = job("0_old", "ok")  # an earlier sweep's result in the same dir
+    os.utime(earlier / "summary.json", (time.time() - 60, time.time() - 60))
+    jobs = FinishedJobs(tmp_path, since=time.time() - 5)
+    job("1_a", "ok")
+    job("2_b", "failed")
+    (tmp_path / "3_c").mkdir()
+    (tmp_path / "3_c" / "summary.json").write_text('{"status": "o')  # being written
+    assert jobs.poll() == (2, 1)
+    job("3_c", "ok")
+    job("0_old", "failed")  # this sweep's job rewrote it
+    job("nested/4_d", "ok")  # a hydra.sweep.subdir with a folder in it
+    assert jobs.poll() == (5, 2)
+    assert jobs.poll() == (5, 2)  # counted once
+
+
 def test_sweep_report_has_every_section(six_jobs):
     _, sweep_dir = six_jobs
     page = (sweep_dir / "sweep_report.html").read_text()
