@@ -11,6 +11,8 @@ settings and its own `execute_job` per job; what this subclass adds:
 - SIGTERM of the main process stops the joblib pool first (its workers are killed, so none
   goes on or logs a run later), then hands the signal on (the tracking callback ends the parent
   KILLED). A worker whose main process is gone (SIGKILL) exits within a second.
+- A worker reads each config file once per launch, not once per job (compose_cache): about a
+  third of the time Hydra takes to compose a job's config.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import signal
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,12 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, _save_config, filter_overrides, setup_globals
+from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_joblib_launcher import _core
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher as _JoblibLauncher
-from omegaconf import OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from ems_sweep.cli import compose_cache
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +66,24 @@ def _exit_with_parent() -> None:
         threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def execute_job(idx: int, *args: Any) -> tuple[int, JobReturn | str]:
-    """Hydra's joblib task with the job number; an error outside the job comes back as text."""
+def execute_job(
+    idx: int,
+    launch: str,
+    overrides: list[str],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+) -> tuple[int, JobReturn | str]:
+    """Hydra's joblib task with the job number; an error outside the job comes back as text.
+
+    The job's config is composed by a loader that keeps the config files it reads for the
+    worker's next jobs of the same launch (compose_cache)."""
     _exit_with_parent()
     try:
-        return idx, _core.execute_job(idx, *args)
+        context = compose_cache.caching_context(hydra_context, launch)
+        job = _core.execute_job(idx, overrides, context, config, task_function, singleton_state)
+        return idx, job
     except Exception as exc:  # the job's own errors are handled inside it: this is Hydra's
         return idx, "".join(traceback.format_exception(exc))
 
@@ -105,6 +124,7 @@ class JoblibLauncher(_JoblibLauncher):
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
 
         returns: dict[int, JobReturn] = {}
+        self._launch = uuid.uuid4().hex  # the workers keep config files for this launch only
         with _sigterm_stops_pool():
             self._run_all(jobs, returns, joblib_cfg, sweep_dir)
         return [returns[idx] for idx in jobs]
@@ -150,7 +170,13 @@ class JoblibLauncher(_JoblibLauncher):
         state = Singleton.get_state()
         tasks = (
             delayed(execute_job)(
-                idx, jobs[idx], self.hydra_context, self.config, self.task_function, state
+                idx,
+                self._launch,
+                jobs[idx],
+                self.hydra_context,
+                self.config,
+                self.task_function,
+                state,
             )
             for idx in indices
         )
