@@ -77,7 +77,8 @@ def execute_job(
 ) -> tuple[int, JobReturn | str]:
     """Hydra's joblib task with the job number; an error outside the job comes back as text.
 
-    The job's config is composed by a loader that keeps the config files it reads for the
+    Hydra's `_core.execute_job` parameters plus the launch id. The job's config is composed by
+    a loader that keeps the config files it reads for the
     worker's next jobs of the same launch (compose_cache)."""
     _exit_with_parent()
     try:
