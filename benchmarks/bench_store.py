@@ -97,17 +97,18 @@ class RestListing:
 def time_rest_listing(
     cwd: Path, uri: str, artifact_root: str, experiment: str, repeats: int = 3
 ) -> RestListing:
-    """Start `mlflow server` on a free 127.0.0.1 port, time POST runs/search, stop the server."""
+    """Start the MLflow server as `ems-sweep-ui` does on a free 127.0.0.1 port (one worker,
+    without MLflow's GenAI job runner, whose consumers would share the cores with the
+    listing), time POST runs/search, stop the server."""
+    from ems_sweep.analysis.ui import server_command, server_env
+
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    mlflow_bin = Path(sys.executable).with_name("mlflow")
-    cmd = [str(mlflow_bin), "server", "--backend-store-uri", uri]
-    cmd += ["--default-artifact-root", artifact_root, "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", "1"]
+    cmd = server_command(uri, artifact_root, "127.0.0.1", port, workers=1)
     log = (cwd / "mlflow_server.log").open("w")
     started = time.perf_counter()
     server = subprocess.Popen(
-        cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        cmd, cwd=cwd, env=server_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
         while True:
