@@ -97,3 +97,21 @@ def copy_sweep(sweep_dir: Path, into: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(sweep_dir, into / sweep_dir.name, symlinks=True))
+
+
+# A user's own config dir (README "Your own options"): a smaller battery (the other values come
+# from BatteryConfig, as battery=default's do) and cheap nights (tariff=tou with a lower
+# off-peak price; peak price and hours inherited).
+SMALL_BATTERY = "capacity_kwh: 5.0\nmax_charge_kw: 2.5\n"
+NIGHT_TARIFF = "defaults:\n  - tou\n  - _self_\n\noffpeak_price_eur_per_kwh: 0.18\n"
+
+
+@pytest.fixture
+def user_conf(tmp_path: Path) -> Path:
+    """my_conf/battery/small.yaml and my_conf/tariff/night.yaml, for hydra.searchpath."""
+    conf = tmp_path / "my_conf"
+    (conf / "battery").mkdir(parents=True)
+    (conf / "tariff").mkdir()
+    (conf / "battery" / "small.yaml").write_text(SMALL_BATTERY)
+    (conf / "tariff" / "night.yaml").write_text(NIGHT_TARIFF)
+    return conf

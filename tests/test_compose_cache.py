@@ -10,9 +10,9 @@ dir (`hydra.searchpath`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from conftest import SMALL_BATTERY
 from hydra import initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
@@ -21,9 +21,6 @@ from omegaconf import Container, DictConfig, OmegaConf
 
 from ems_sweep.cli import compose_cache
 from ems_sweep.config import register_configs
-
-SMALL_BATTERY = "capacity_kwh: 5.0\nmax_charge_kw: 2.5\n"
-NIGHT_TARIFF = "defaults:\n  - tou\n  - _self_\n\noffpeak_price_eur_per_kwh: 0.18\n"
 
 JOBS = [
     ["building=res1", "mode=centralized", "battery=none", "start_date=2016-06-01"],
@@ -38,16 +35,6 @@ USER_JOBS = [
     ["battery=default", "tariff=tou", "building=res1"],
     ["battery=small", "tariff=night", "tariff.offpeak_price_eur_per_kwh=0.2"],
 ]
-
-
-@pytest.fixture
-def user_conf(tmp_path: Path) -> Path:
-    conf = tmp_path / "my_conf"
-    (conf / "battery").mkdir(parents=True)
-    (conf / "tariff").mkdir()
-    (conf / "battery" / "small.yaml").write_text(SMALL_BATTERY)
-    (conf / "tariff" / "night.yaml").write_text(NIGHT_TARIFF)
-    return conf
 
 
 @pytest.fixture

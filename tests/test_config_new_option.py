@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import NIGHT_TARIFF, run_cli
 from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
@@ -25,21 +25,6 @@ from ems_sweep.config import (
     typed,
     validate,
 )
-
-# A smaller battery: the other values come from BatteryConfig (as battery=default's do).
-SMALL_BATTERY = "capacity_kwh: 5.0\nmax_charge_kw: 2.5\n"
-# Cheap nights: tariff=tou with a lower off-peak price (peak price and hours inherited).
-NIGHT_TARIFF = "defaults:\n  - tou\n  - _self_\n\noffpeak_price_eur_per_kwh: 0.18\n"
-
-
-@pytest.fixture
-def user_conf(tmp_path: Path) -> Path:
-    conf = tmp_path / "my_conf"
-    (conf / "battery").mkdir(parents=True)
-    (conf / "tariff").mkdir()
-    (conf / "battery" / "small.yaml").write_text(SMALL_BATTERY)
-    (conf / "tariff" / "night.yaml").write_text(NIGHT_TARIFF)
-    return conf
 
 
 def _compose(conf: Path, *overrides: str):
