@@ -56,7 +56,7 @@ class FinishedJobs:
     def __init__(self, sweep_dir: Path, since: float = 0.0) -> None:
         self.sweep_dir = Path(sweep_dir)
         self.since = since
-        self.failed: dict[str, bool] = {}  # counted job dir -> failed
+        self.counted: dict[str, bool] = {}  # job dir -> failed
 
     def poll(self) -> tuple[int, int]:
         """(jobs done, of which failed)."""
@@ -65,11 +65,11 @@ class FinishedJobs:
                 dirs.clear()
                 self._read(root)
             else:
-                dirs[:] = [d for d in dirs if os.path.join(root, d) not in self.failed]
-        return len(self.failed), sum(self.failed.values())
+                dirs[:] = [d for d in dirs if os.path.join(root, d) not in self.counted]
+        return len(self.counted), sum(self.counted.values())
 
     def _read(self, job_dir: str) -> None:
-        if job_dir in self.failed:
+        if job_dir in self.counted:
             return
         path = os.path.join(job_dir, SUMMARY_FILE)
         try:
@@ -79,7 +79,7 @@ class FinishedJobs:
                 status = json.load(handle).get("status")
         except (OSError, ValueError):
             return  # being written: counted on the next poll
-        self.failed[job_dir] = status != "ok"
+        self.counted[job_dir] = status != "ok"
 
 
 def milestone(done: int, total: int) -> bool:

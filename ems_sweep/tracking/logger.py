@@ -35,23 +35,18 @@ TERMINAL_KEPT = ("FINISHED", "FAILED")
 UNLOGGED_PARAM_PREFIXES = ("building.generator.", "tracking.")
 UNLOGGED_PARAMS = frozenset(
     {
-        *(
-            f"building.{key}"
-            for key in (
-                "source",
-                "id",
-                "path",
-                "timezone",
-                "file_timezone",
-                "price_path",
-                "fixed",
-                "pv_columns",
-                "import_column",
-                "export_column",
-                "ev_column",
-                "price_column",
-            )
-        ),
+        "building.source",
+        "building.id",
+        "building.path",
+        "building.timezone",
+        "building.file_timezone",
+        "building.price_path",
+        "building.fixed",
+        "building.pv_columns",
+        "building.import_column",
+        "building.export_column",
+        "building.ev_column",
+        "building.price_column",
         "solver.msg",
         "pipeline.plots",
         "pipeline.max_plot_days",

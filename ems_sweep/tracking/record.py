@@ -173,16 +173,13 @@ def read_daily(job_dir: Path) -> list[StepMetric]:
     A job that raised before its days ran has no daily.csv: no step metrics.
     """
     import pandas as pd
+    from pandas.api.types import is_numeric_dtype
 
     path = job_dir / DAILY_FILE
     if not path.exists():
         return []
-    frame = pd.read_csv(path)
-    numeric = [
-        c
-        for c in DAILY_STEP_METRICS
-        if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c])
-    ]
+    frame = pd.read_csv(path, usecols=lambda c: c == "date" or c in DAILY_STEP_METRICS)
+    numeric = [c for c in DAILY_STEP_METRICS if c in frame and is_numeric_dtype(frame[c])]
     steps: list[StepMetric] = []
     for i, row in enumerate(frame.to_dict("records")):
         ts = _day_ms(row["date"])
