@@ -41,14 +41,14 @@ def _log_sweep(client, exp_id: str, name: str, jobs: list, start_ms: int, sweep_
         exp_id,
         start_time=start_ms,
         run_name=name,
-        tags={"ems_sweep.run_type": "sweep", "ems_sweep.cli.sweep_dir": str(sweep_dir)},
+        tags={"ems_sweep.run_type": "sweep", "ems_sweep.sweep_dir": str(sweep_dir)},
     ).info.run_id
     for num, (building, mode, battery, pct, eur) in enumerate(jobs):
         tags = {
             "mlflow.parentRunId": parent,
             "ems_sweep.run_type": "job",
             "ems_sweep.job_num": str(num),
-            "ems_sweep.cli.sweep_dir": str(sweep_dir),
+            "ems_sweep.sweep_dir": str(sweep_dir),
             "ems_sweep.overrides": f"building={building} mode={mode} battery={battery}",
             "building": building,
             "mode": mode,

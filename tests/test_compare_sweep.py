@@ -64,7 +64,7 @@ def test_compare_real_sweep(sweep):
     assert f"Sweep {parent.info.run_name} ({parent.info.run_id})" in out
     assert "centralized  centralized_phases" in out  # pivot columns: the swept modes
 
-    sweep_dir = Path(parent.data.tags["ems_sweep.cli.sweep_dir"])
+    sweep_dir = Path(parent.data.tags["ems_sweep.sweep_dir"])
     csv = pd.read_csv(sweep_dir / "compare" / "runs.csv")
     assert len(csv) == 4
     assert set(csv["run_id"]) == {j.info.run_id for j in jobs}

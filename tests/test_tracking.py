@@ -80,7 +80,7 @@ def test_sweep_gives_parent_and_four_children(sweep4: tuple[Path, str]) -> None:
         tags, params, metrics = child.data.tags, child.data.params, child.data.metrics
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status == "FINISHED", tags.get("error")
-        assert tags["ems_sweep.cli.sweep_dir"] == parent.data.tags["ems_sweep.cli.sweep_dir"]
+        assert tags["ems_sweep.sweep_dir"] == parent.data.tags["ems_sweep.sweep_dir"]
         assert Path(tags["ems_sweep.job_dir"]).is_dir()
         assert tags["building"] == params["building_id"] == params["building.name"]
         assert tags["mode"] == params["optimization_mode"] == params["mode.name"]

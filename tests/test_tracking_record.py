@@ -87,7 +87,7 @@ def test_record_maps_the_summary_as_it_stands(pipeline_sweep: Path) -> None:
     assert rec.tags["solver_status"] == summary["tags"]["solver_status"] == "Optimal"
     assert rec.tags["ems_sweep.status"] == "ok" and "error" not in rec.tags
     assert rec.tags["ems_sweep.job_num"] == "0" and rec.tags["building"] == "res1"
-    assert rec.tags["ems_sweep.cli.sweep_dir"] == str(pipeline_sweep.resolve())
+    assert rec.tags["ems_sweep.sweep_dir"] == str(pipeline_sweep.resolve())
     names = {p.name for p in rec.artifacts}
     assert {"summary.json", "daily.csv", "report.md", ".hydra"} <= names
 

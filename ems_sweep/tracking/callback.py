@@ -11,6 +11,7 @@ sweep dies (a job raised, Ctrl-C, SIGTERM), an exit handler ends the parent FAIL
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ems_sweep.names import (
     ERROR_FILE,
+    SWEEP_RUN_FILE,
     TAG_COMMAND,
     TAG_OVERRIDES,
     TAG_SWEEP_DIR,
@@ -40,6 +42,7 @@ from ems_sweep.tracking.sweep import (
     read_sweep_file,
     record_sweep_end,
     sweep_overrides,
+    sweep_table,
     swept_keys,
     swept_values,
     write_sweep_file,
@@ -191,12 +194,16 @@ class MlflowTrackingCallback(Callback):
             )
         try:
             write_sweep_file(setup.sweep_dir, data)
-        except OSError as exc:  # a full disk: the jobs then log without a parent
+        except OSError as exc:  # a full disk
             log.error("Could not write the sweep file in %s: %s", setup.sweep_dir, exc)
+            # Without it the jobs find the parent by its sweep-dir tag, as on a host that does
+            # not see the sweep dir; the file left `setup_pending` would hold each for minutes.
+            with contextlib.suppress(OSError):
+                (Path(setup.sweep_dir) / SWEEP_RUN_FILE).unlink(missing_ok=True)
         log.info("MLflow sweep setup took %.2fs", time.perf_counter() - started)
 
     def _wait_for_setup(self) -> None:
-        setup = getattr(self, "_setup", None)
+        setup = self._setup
         if setup is not None and setup is not threading.current_thread():
             setup.join()
 
@@ -246,9 +253,11 @@ class MlflowTrackingCallback(Callback):
         from ems_sweep.tracking.store import Store
 
         store = Store(sweep["uri"], sweep.get("artifact_root"))
+        rows: list[dict[str, Any]] | None = None
         for exp, run_id in sweep["parents"].items():
             try:
-                end_parent(store, run_id, sweep_dir, sweep["swept_keys"], status)
+                rows = sweep_table(sweep_dir, sweep["swept_keys"]) if rows is None else rows
+                end_parent(store, run_id, rows, status)
             except Exception as exc:
                 log.error(
                     "Could not end MLflow parent run %s (%s): %s; end it with: %s",
@@ -317,11 +326,11 @@ class MlflowTrackingCallback(Callback):
         record = build_record(job_dir, keys, raised if isinstance(raised, BaseException) else None)
         record.start_time_ms = times["start_time_ms"]
         record.end_time_ms = times["end_time_ms"]
-        configure_http(_tracking(config))
-        experiment = experiment_name(_tracking(config), record.pipeline)
+        configure_http(record.tracking)
+        experiment = experiment_name(record.tracking, record.pipeline)
         commit = sweep.get("git_commit") if sweep is not None else git_commit()
         extra = {"git_commit": commit} if commit else {}
-        store, parent_id = _store_and_parent(config, sweep, experiment)
+        store, parent_id = _store_and_parent(config, record.tracking, sweep, experiment)
         run_id = log_job(record, store, experiment, parent_run_id=parent_id, extra_tags=extra)
         return run_id, record.run_name
 
@@ -336,13 +345,14 @@ def _job_sweep(job_dir: Path) -> dict[str, Any]:
 
 
 def _store_and_parent(
-    config: DictConfig, sweep: dict[str, Any] | None, experiment: str
+    config: DictConfig, tracking: dict[str, Any], sweep: dict[str, Any] | None, experiment: str
 ) -> tuple[Any, str | None]:
-    """The store to log to and the parent run id (None for a single run)."""
+    """The store to log to (from the job's tracking section) and the parent run id (None for a
+    single run)."""
     from ems_sweep.tracking.store import Store, probe, resolve_store
 
-    store = resolve_store(_tracking(config), Path(config.hydra.runtime.cwd))
-    if sweep is None or not sweep:
+    store = resolve_store(tracking, Path(config.hydra.runtime.cwd))
+    if not sweep:
         probe(store)  # a single run (or no sweep file): one short request, not a minute
     if sweep is None:
         return store, None

@@ -2,7 +2,7 @@
 
 Such a worker cannot read the parent run id from <sweep dir>/mlflow_sweep.json, so it asks the
 tracking store instead: the launching process tags the sweep's parent run with its sweep dir
-(`ems_sweep.cli.sweep_dir`), and every job can rebuild that path from its own config, because
+(`ems_sweep.sweep_dir`), and every job can rebuild that path from its own config, because
 hydra.runtime.cwd is the launching process' directory and hydra.sweep.dir resolves to the same
 string in every job of a sweep.
 """

@@ -209,12 +209,12 @@ def best_and_worst(rows: list[dict[str, Any]]) -> dict[str, str]:
     return tags
 
 
-def end_parent(store: Store, run_id: str, sweep_dir: Path, keys: list[str], status: str) -> None:
-    """End a sweep's parent run with its table: the sweep_table.csv artifact, the job counts,
-    the n_jobs and best/worst tags. The one end of a sweep, for the callback and for `sync`."""
+def end_parent(store: Store, run_id: str, rows: list[dict[str, Any]], status: str) -> None:
+    """End a sweep's parent run with its table (`sweep_table`'s rows): the sweep_table.csv
+    artifact, the job counts, the n_jobs and best/worst tags. The one end of a sweep, for the
+    callback and for `sync`."""
     from ems_sweep.tracking.logger import finish_parent
 
-    rows = sweep_table(sweep_dir, keys)
     failed = sum(1 for r in rows if r["status"] != "ok")
     metrics = {"n_jobs": len(rows), "n_failed": failed, "n_ok": len(rows) - failed}
     tags = {**best_and_worst(rows), TAG_N_JOBS: str(len(rows))}

@@ -4,7 +4,7 @@ The job's files are the truth. A job counts as logged when its experiment holds 
 with its job dir (`ems_sweep.job_dir`) that matches them: the status the files give, every
 metric of summary.json, and (when artifacts are logged) summary.json among its artifacts.
 Anything else (no run, a run cut off while logging, left RUNNING, or marked FAILED by a store
-error) is replaced. A sweep dir gets its parent run (found by `ems_sweep.cli.sweep_dir`, else
+error) is replaced. A sweep dir gets its parent run (found by `ems_sweep.sweep_dir`, else
 created) with its table, and a parent left RUNNING (the sweep's process died, or the store
 failed at its end) is ended: FINISHED when every job dir has its summary.json, else FAILED.
 """
@@ -47,6 +47,7 @@ from ems_sweep.tracking.sweep import (
     read_sweep_file,
     recorded_swept_keys,
     sweep_status,
+    sweep_table,
     write_sweep_file,
 )
 
@@ -140,8 +141,8 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
     for (_, parent_id), (store, sweep_dir) in to_close.items():
         if parent_id not in report.parents:
             report.ended.append(parent_id)
-        keys = recorded_swept_keys(sweep_dir)
-        end_parent(store, parent_id, sweep_dir, keys, sweep_status(sweep_dir))
+        rows = sweep_table(sweep_dir, recorded_swept_keys(sweep_dir))
+        end_parent(store, parent_id, rows, sweep_status(sweep_dir))
     return report
 
 
