@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ems_sweep.cli.outcome import EXIT_JOBS_FAILED
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data/cossmic beside the checkout; EMS_SWEEP_COSSMIC_DIR points elsewhere (work trees)
 COSSMIC_DIR = Path(
@@ -88,7 +90,7 @@ def failed_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("failed_sweep")
     args = ["resolution_min=7", "tracking=none", "hydra.sweep.dir=sweep", "-m"]
     res = run_cli(args, cwd=root)
-    assert res.returncode == 3, res.stderr[-4000:]  # EXIT_JOBS_FAILED
+    assert res.returncode == EXIT_JOBS_FAILED, res.stderr[-4000:]
     return root / "sweep"
 
 

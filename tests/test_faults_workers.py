@@ -129,7 +129,9 @@ def _two_jobs_running(
         main.kill()
         raise AssertionError("jobs did not start")
     workers = _children_of(main.pid)
-    assert workers
+    if not workers:
+        main.kill()
+        raise AssertionError("the sweep has no worker processes")
     return main, workers
 
 

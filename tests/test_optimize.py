@@ -392,9 +392,9 @@ def test_import_limit_that_cannot_hold_is_a_clear_infeasibility():
 
 
 def test_infeasible_ev_target_names_the_target_and_the_connection():
-    # the charger could reach the target (4 kW x 7 h from 10 kWh), the grid connection cannot
-    # deliver it (1.5 kW minus the 0.2 kW load): the pre-check passes, the solver proves the day
-    # infeasible, and the error names the families that conflict
+    # the charger could reach the target by 08:00 (10 + 4 kW x 8 h >= 40 kWh), the grid
+    # connection cannot deliver it (1.5 kW minus the 0.2 kW load: 1.3 kW x 8 h = 10.4 kWh): the
+    # pre-check passes, the solver proves the day infeasible, and the error names the families
     day = make_day([0.3] * 24, trips=[EVTrip(at(8), at(17), 4.0)])
     cfg = ev_cfg(**{"building.grid_import_limit_kw": 1.5})
     with pytest.raises(InfeasibleDayError) as err:

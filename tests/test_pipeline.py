@@ -81,7 +81,8 @@ def assert_physical_schedules(schedules: pd.DataFrame, cfg: EmsConfig) -> None:
     bill = s["import_kwh"] * s["import_price_eur_per_kwh"]
     bill -= s["export_kwh"] * s["export_price_eur_per_kwh"]
     np.testing.assert_allclose(s["cost_eur"], bill, atol=1e-5, err_msg="cost of the exchange")
-    flows = ["import_kwh", "export_kwh", "pv_kwh", "battery_charge_kwh", "ev_charge_kwh"]
+    flows = ["import_kwh", "export_kwh", "pv_kwh", "pv_curtailed_kwh", "appliances_kwh"]
+    flows += ["battery_charge_kwh", "battery_discharge_kwh", "ev_charge_kwh", "ev_discharge_kwh"]
     assert (s[flows] >= -1e-6).all().all(), "flows are non-negative kWh"
     b = cfg.battery
     if not b.enabled:

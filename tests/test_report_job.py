@@ -65,6 +65,15 @@ def test_period_savings_pct_is_sum_over_sum_not_mean_of_days() -> None:
     assert status_of(m, daily) == ("ok", None)
 
 
+def test_storage_left_short_at_the_end_counts_against_the_savings() -> None:
+    daily = daily_frame()
+    daily.loc[1, "end_storage_value_eur"] = -0.2  # the last day's buy-back of missing storage
+    m = job_metrics(daily)
+    assert m["end_storage_value_eur"] == pytest.approx(-0.2)
+    assert m["savings_eur_operational"] == pytest.approx(6.0 - 4.5)
+    assert m["savings_eur"] == pytest.approx(6.0 - 4.5 - 0.2)
+
+
 def test_negative_and_tiny_baseline_costs() -> None:
     assert savings_pct(1.0, -4.0) == pytest.approx(25.0)
     assert math.isnan(savings_pct(1.0, 0.001))

@@ -155,17 +155,11 @@ def test_centralized_never_costs_more_over_21_june_days(june_res4):
     assert result.metrics["end_storage_value_eur"] == pytest.approx(0.0, abs=1e-9)
 
 
-@pytest.mark.parametrize(
-    "building, overrides",
-    [
-        ("cossmic_res1", ["start_date=2016-06-01", "n_days=7", "mode=decentralized"]),
-        # executed on forecasts: the battery ends above the baseline's, the EV below it
-        ("cossmic_res4", ["start_date=2016-06-01", "n_days=3", "forecast=persistence"]),
-    ],
-    ids=["decentralized", "executed_on_forecasts"],
-)
-def test_storage_left_missing_at_the_end_is_bought_back(cossmic_dir, tmp_path, building, overrides):
-    cfg = cossmic_cfg(cossmic_dir, building, *overrides)
+def test_storage_left_missing_at_the_end_is_bought_back(cossmic_dir, tmp_path):
+    # Executed on forecasts, the battery ends above the baseline's and the EV below it. (A
+    # decentralized case used to run here too; it ends level, so it checked 0 = 0.)
+    overrides = ["start_date=2016-06-01", "n_days=3", "forecast=persistence"]
+    cfg = cossmic_cfg(cossmic_dir, "cossmic_res4", *overrides)
     result, daily, schedules = run_job(cfg, tmp_path)
     assert result.status == "ok", result.error
     m = result.metrics
@@ -176,6 +170,7 @@ def test_storage_left_missing_at_the_end_is_bought_back(cossmic_dir, tmp_path, b
         max(0.0, last[f"baseline_{store}_end_kwh"] - last[f"optimized_{store}_end_kwh"])
         for store in ("battery", "ev")
     )
+    assert short > 1e-3  # something is bought back, or the check below is 0 = 0
     day = schedules[(schedules["date"] == last["date"]) & (schedules["schedule"] == "baseline")]
     price = day["import_price_eur_per_kwh"].mean()
     assert m["end_storage_value_eur"] == pytest.approx(-price * short, abs=1e-4)

@@ -102,8 +102,10 @@ def test_daily_rows_become_step_metrics_on_their_days(pipeline_sweep: Path) -> N
         ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
         step = steps[("daily/optimized_cost_eur", i)]
         assert step.value == row["optimized_cost_eur"] and step.timestamp_ms == ms
-        if math.isnan(row["savings_pct"]):  # NaN days are left out, not logged as NaN
-            assert ("daily/savings_pct", i) not in steps
+    # NaN days are left out, not logged as NaN: the first day has no end-storage value yet
+    assert math.isnan(daily["end_storage_value_eur"].iloc[0])
+    assert ("daily/end_storage_value_eur", 0) not in steps
+    assert ("daily/end_storage_value_eur", len(daily) - 1) in steps
 
 
 def test_the_marker_is_not_an_artifact(pipeline_sweep: Path, tmp_path: Path) -> None:
