@@ -52,7 +52,8 @@ def rule_schedule(
     demand = np.asarray(day.fixed_load_kwh) + appl + ev_ch
     net = demand - np.asarray(day.pv_kwh)
     battery = self_consumption(net, cfg, day.dt_h, state.battery_kwh)
-    grid = grid_exchange(net + battery.charge - battery.discharge, cfg, day.dt_h)
+    export_limit = cfg.building.grid_export_limit_kw * day.dt_h
+    grid = grid_exchange(net + battery.charge - battery.discharge, export_limit)
     flows = Flows(grid, battery, ev=StorageFlows(ev_ch, np.zeros(day.n_steps), ev_e))
     table = build_table(day, cfg, prices, loads, flows)
     # the baseline is "rule"; a rule-based mode's schedule is a valid answer: "Feasible"

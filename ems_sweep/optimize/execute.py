@@ -40,6 +40,7 @@ from ems_sweep.optimize import schedule as S
 from ems_sweep.optimize.appliances import appliance_loads
 from ems_sweep.optimize.baseline import cheapest_placements
 from ems_sweep.optimize.battery import battery_params
+from ems_sweep.optimize.grid import grid_exchange
 from ems_sweep.optimize.schedule import CyclePlacement, DaySchedule
 from ems_sweep.optimize.state import StorageState
 from ems_sweep.optimize.table import Flows, GridFlows, StorageFlows, build_table
@@ -79,8 +80,9 @@ def placements_as_observed(
     if knows_cycles:
         return list(plan.placements)
     imp_price, exp_price = tariff_prices(actual, cfg)
-    in_force = [(0, plan)] + [(s, spliced_plan(plan, replans[: k + 1])) for k, (s, _) in
-                              enumerate(replans)]  # fmt: skip
+    in_force = [(0, plan)]
+    for step, later in replans:  # each re-plan spliced onto the plan in force before it
+        in_force.append((step, spliced_plan(in_force[-1][1], [(step, later)])))
 
     def marginal(cycle: DayCycle) -> np.ndarray:
         current = [p for s, p in in_force if s <= cycle.observed_start_step][-1]
@@ -171,13 +173,11 @@ def execute_battery(
 def execute_grid(
     residual: np.ndarray, plan_curtailed: np.ndarray, pv: np.ndarray, export_limit_kwh: float
 ) -> GridFlows:
-    """Rule 4: the grid's flows from residual = demand - PV after storage."""
-    imp = np.maximum(residual, 0.0)
-    surplus = np.maximum(-residual, 0.0)
-    curt = np.minimum(np.minimum(plan_curtailed, surplus), pv)
-    surplus = surplus - curt
-    exp = np.minimum(surplus, export_limit_kwh)
-    return GridFlows(imp, exp, curt + surplus - exp)
+    """Rule 4: the grid's flows from residual = demand - PV after storage, the plan's
+    curtailment taken first (at most the surplus and the PV)."""
+    curt = np.minimum(np.minimum(plan_curtailed, np.maximum(-residual, 0.0)), pv)
+    grid = grid_exchange(residual + curt, export_limit_kwh)
+    return GridFlows(grid.import_kwh, grid.export_kwh, curt + grid.curtailed_kwh)
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,16 @@ from ems_sweep.optimize.lp import Terms, add, step_vars, terms
 from ems_sweep.optimize.table import GridFlows
 
 
-def grid_exchange(residual_kwh: np.ndarray, cfg: SimpleNamespace, dt_h: float) -> GridFlows:
-    """The baseline rule: the grid's flows from residual = demand - PV after storage.
+def grid_exchange(residual_kwh: np.ndarray, export_limit_kwh: float) -> GridFlows:
+    """The grid's flows from residual = demand - PV after storage (the baseline's rule, and the
+    executed schedule's after its planned curtailment).
 
     Surplus beyond the export limit is curtailed; import is not capped (the baseline is what
     happened; the checker reports an import above the connection limit).
     """
     imp = np.maximum(residual_kwh, 0.0)
     surplus = np.maximum(-residual_kwh, 0.0)
-    exp = np.minimum(surplus, cfg.building.grid_export_limit_kw * dt_h)
+    exp = np.minimum(surplus, export_limit_kwh)
     return GridFlows(imp, exp, surplus - exp)
 
 

@@ -20,8 +20,6 @@ from ems_sweep.config import EmsConfig
 from ems_sweep.optimize.milp import FAMILIES, DayModel, family_of
 from ems_sweep.optimize.solver import solve
 
-FEASIBLE = ("Optimal", "TimeLimit")
-
 
 def bound_families(model: DayModel) -> dict[str, list[pulp.LpVariable]]:
     """The rules that are variable bounds, by name (relaxed: no upper bound, lower bound <= 0)."""
@@ -99,7 +97,7 @@ def settings_of(families: list[str], cfg: EmsConfig) -> list[str]:
             ("ev.target_soc", e.target_soc),
             ("ev.must_be_full_by_hour", e.must_be_full_by_hour),
         ],
-        "period_end_storage": [("pipeline.end_storage", "no_less")],
+        "period_end_storage": [("pipeline.end_storage", cfg.pipeline.end_storage.value)],
     }
     return [f"{k}={v}" for f in families for k, v in keys.get(f, [])]
 
