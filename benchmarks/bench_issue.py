@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ems_sweep.tracking.sweep import job_count
+
 HERE = Path(__file__).resolve().parent
 EXPERIMENT = "Pipeline_A_Comparison"
 BUILDINGS = ["res1", "res2", "res3", "res4", "res5", "res6", "ind3"]
@@ -203,13 +205,6 @@ def scale_args(n: int) -> list[str]:
     ]
 
 
-def n_scale_jobs(args: list[str]) -> int:
-    n = 1
-    for a in args:
-        n *= len(a.split("=", 1)[1].split(","))
-    return n
-
-
 def listing(m: Measure, workdir: Path) -> None:
     """compare and REST runs/search over the sweep's store, into m."""
     from bench_store import time_compare, time_rest_listing
@@ -276,7 +271,7 @@ def run_plan(quick: bool, rounds: int, root: Path, targets: list[str]) -> list[M
             measures.append(m)
     for n in (16, 40) if quick else (128, 1000):
         sargs = scale_args(n)
-        n_jobs = n_scale_jobs(sargs)
+        n_jobs = job_count(sargs)  # as the sweeper expands them
         m, workdir = cli_sweep(f"{n_jobs} one-day jobs", "cli joblib(2)", sargs, n_jobs, root, [])
         m.extra["scale"] = True
         listing(m, workdir)
