@@ -121,7 +121,8 @@ def test_item2_parent_of_a_killed_sweep_is_ended_by_sync(tmp_path):
 
         def second_job_running_under_its_parent() -> bool:  # the parent is set up in a thread
             sweep_file = sweep_dir / "mlflow_sweep.json"
-            started = list(sweep_dir.glob("1_*/.hydra/config.yaml"))
+            # overrides.yaml is the last of the .hydra files Hydra writes before the task runs
+            started = list(sweep_dir.glob("1_*/.hydra/overrides.yaml"))
             return (
                 bool(started)
                 and sweep_file.exists()

@@ -20,6 +20,7 @@ from ems_sweep.names import JOB_RUN_FILE, SUMMARY_FILE
 from ems_sweep.pipelines.result import SCHEMA_VERSION, read_summary
 from ems_sweep.tracking.record import (
     MAX_PARAM_VALUE,
+    JobNotStarted,
     build_record,
     flatten,
     param_value,
@@ -151,6 +152,24 @@ def test_a_job_killed_while_hydra_wrote_its_files_is_listed_unfinished(
     assert len(rows) == 2
     assert [(r["job"], r["status"]) for r in rows] == [(1, "ok"), (None, "missing")]
     assert build_record(job_dir).status == "FAILED"
+
+
+def test_a_job_killed_while_hydra_wrote_its_config_is_not_a_run(
+    pipeline_sweep: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while Hydra wrote .hydra/config.yaml (seen in CI's killed-sweep test): sync
+    reports the job as never started and logs the others, instead of failing the whole sync."""
+    from ems_sweep.tracking.sync import sync
+
+    sweep = copy_sweep(pipeline_sweep, tmp_path)
+    job_dir = first_job(sweep)
+    for cut in ("", "building:\n  name: res1\n  sou"):  # empty, and cut inside the building
+        (job_dir / ".hydra" / "config.yaml").write_text(cut)
+        with pytest.raises(JobNotStarted):
+            build_record(job_dir)
+    report = sync(sweep, uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert report.not_started == [str(job_dir)]
+    assert len(report.logged) == 1 and str(job_dir) not in report.logged
 
 
 def test_learning_curve_rows_become_steps_per_device(pipeline_sweep: Path, tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{path}: {len(report.logged)} job(s) logged, {len(report.skipped)} already in MLflow,"
             f" {len(report.parents)} parent run(s) created, {len(report.repaired)} incomplete"
             f" run(s) replaced, {len(report.ended)} parent run(s) left RUNNING ended"
+            + (f", {len(report.not_started)} job(s) never started" if report.not_started else "")
         )
     return status
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 
 from ems_sweep.names import (
@@ -43,6 +44,11 @@ EXPERIMENTS = {"comparison": "Pipeline_A_Comparison", "learning": "Pipeline_B_Le
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 TRUNCATED = "...(truncated, see config.yaml)"
+
+
+class JobNotStarted(Exception):
+    """A job dir whose .hydra/config.yaml Hydra never finished writing (the sweep was killed as
+    Hydra set the job up): the job never ran, and without its config there is no run to log."""
 
 
 @dataclass
@@ -321,7 +327,12 @@ def build_record(
 ) -> JobRecord:
     """Everything MLflow gets for one job, from its files (raised: the task's own exception)."""
     job_dir = Path(job_dir).resolve()
-    config = load_job_config(job_dir)
+    try:
+        config = load_job_config(job_dir)
+    except yaml.YAMLError:
+        config = {}
+    if not {"pipeline", "tracking"} <= set(config):  # what the run's experiment and store need
+        raise JobNotStarted(f"{job_dir}: .hydra/config.yaml is incomplete; the job never ran")
     info = load_hydra_info(job_dir)
     summary = read_summary(job_dir) or {}
     ok, error = _outcome(job_dir, summary, raised)

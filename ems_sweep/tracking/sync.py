@@ -26,6 +26,7 @@ from ems_sweep.names import (
 )
 from ems_sweep.tracking.logger import find_runs, git_commit, log_job, start_parent
 from ems_sweep.tracking.record import (
+    JobNotStarted,
     JobRecord,
     build_record,
     find_sweep_dir,
@@ -61,6 +62,7 @@ class SyncReport:
     parents: list[str] = field(default_factory=list)  # parent run ids created
     repaired: list[str] = field(default_factory=list)  # job dirs whose incomplete run was replaced
     ended: list[str] = field(default_factory=list)  # parent run ids left RUNNING, ended now
+    not_started: list[str] = field(default_factory=list)  # job dirs Hydra never set up (killed)
 
 
 def is_complete(run: Any, record: JobRecord, c: Any, log_artifacts: bool) -> bool:
@@ -122,7 +124,11 @@ def sync(path: Path, uri: str | None = None, experiment: str | None = None) -> S
     to_close: dict[tuple[str, str], tuple[Store, Path]] = {}
     for job_dir in dirs:
         sweep_dir = find_sweep_dir(job_dir)
-        record = build_record(job_dir, recorded_swept_keys(sweep_dir))
+        try:
+            record = build_record(job_dir, recorded_swept_keys(sweep_dir))
+        except JobNotStarted:
+            report.not_started.append(str(job_dir))
+            continue
         if experiment:
             record.tracking["experiment"] = experiment
         configure_http(record.tracking)
